@@ -1,2 +1,13 @@
-"""ganforge: train, evaluate and apply GANs on your own data."""
+"""ganforge: train, evaluate and apply GANs on your own data.
+
+    >>> import ganforge
+    >>> model = ganforge.train("image", data="builtin:digits", out="runs/digits", steps=2000)
+    >>> images = model.sample(16, seed=0)          # uint8 NHWC
+    >>> model = ganforge.load("runs/digits")      # a run folder or a model file
+"""
 __version__ = "0.1.0"
+
+from .api import load, resume, train  # noqa: E402
+from .errors import GanforgeError  # noqa: E402
+
+__all__ = ["train", "resume", "load", "GanforgeError", "__version__"]

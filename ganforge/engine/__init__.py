@@ -1,0 +1,6 @@
+"""The generic adversarial engine: knows nothing about images, tables or any data type."""
+from .callbacks import Callback
+from .task import AdversarialTask, Phase
+from .trainer import Trainer, step_generator
+
+__all__ = ["AdversarialTask", "Callback", "Phase", "Trainer", "step_generator"]

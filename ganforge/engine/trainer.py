@@ -1,0 +1,310 @@
+"""The one adversarial training loop.
+
+Each step draws a batch, then runs the task's phases (e.g. D, D_reg, G) that are due. The
+trainer handles what is the same for every GAN: devices and precision (through Fabric), which
+networks receive gradients in a phase, EMA, logging, checkpoints, resume and divergence.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import __version__, artifact
+from ..config import RunConfig
+from ..errors import CheckpointError, DivergenceError
+from . import checkpoint
+from .callbacks import Callback
+from .ema import EMA
+from .runtime import Runtime
+from .task import AdversarialTask
+
+log = logging.getLogger("ganforge.engine")
+
+
+class _Diverged(Exception):
+    def __init__(self, phase: str, step: int):
+        super().__init__(f"non-finite {phase} loss at step {step}")
+        self.phase, self.step = phase, step
+
+
+def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    """The random stream of one step: a function of (seed, rank, step) only, so resume replays it."""
+    state = np.random.SeedSequence([seed, rank, step]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+class Trainer:
+    def __init__(self, task: AdversarialTask, run: RunConfig, run_dir: str | Path,
+                 callbacks: list[Callback] | None = None, config: dict[str, Any] | None = None):
+        run.validate()
+        self.task, self.run, self.run_dir = task, run, Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.extra_callbacks = list(callbacks or [])
+        self.config = config or {}
+        self.step = 0
+        self.elapsed = 0.0
+        self.lr_scale = 1.0
+        self.divergences = 0
+        self.last_record: dict[str, Any] = {}
+        self.status = "new"
+
+    # ----------------------------------------------------------------- progress
+    def progress_total(self) -> float:
+        return 1.0
+
+    def progress_done(self) -> float:
+        parts = []
+        if self.run.steps:
+            parts.append(self.step / self.run.steps)
+        if self.run.minutes:
+            parts.append(self._elapsed_now() / (self.run.minutes * 60))
+        return min(1.0, max(parts))
+
+    def _elapsed_now(self) -> float:
+        return self.elapsed + (time.perf_counter() - self._t0 if getattr(self, "_t0", None) else 0.0)
+
+    def _done(self) -> bool:
+        if self.run.steps is not None and self.step >= self.run.steps:
+            return True
+        return self.run.minutes is not None and self._elapsed_now() >= self.run.minutes * 60
+
+    # ----------------------------------------------------------------- setup
+    def _setup(self) -> None:
+        self.rt = rt = Runtime(self.run)
+        self.rank, self.world, self.device = rt.rank, rt.world, rt.device
+        task = self.task
+        lrs = task.learning_rates(self.run.lr_g, self.run.lr_d)
+        self.raw: dict[str, nn.Module] = {}
+        self.nets: dict[str, nn.Module] = {}
+        self.opts: dict[str, torch.optim.Optimizer] = {}
+        self.base_lr: dict[str, float] = {}
+        for name, module in task.modules.items():
+            module = module.to(rt.device)
+            if self.run.channels_last:
+                module = module.to(memory_format=torch.channels_last)
+            self.raw[name] = module
+            self.opts[name] = torch.optim.Adam(module.parameters(), lr=lrs[name],
+                                               betas=(self.run.beta1, self.run.beta2))
+            net = rt.wrap(module)
+            self.nets[name] = torch.compile(net) if self.run.compile else net
+            self.base_lr[name] = lrs[name]
+        self.ema = None
+        if task.ema_module:
+            self.ema = EMA(self.raw[task.ema_module], self.run.ema_kimg, self.run.ema_rampup)
+            self.ema.shadow.to(self.device)
+        self.callbacks: list[Callback] = []
+        if self.rank == 0:
+            self.callbacks = self.extra_callbacks + task.callbacks()
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "elapsed": self._elapsed_now(), "lr_scale": self.lr_scale,
+            "divergences": self.divergences, "ganforge_version": __version__,
+            "modules": {n: m.state_dict() for n, m in self.raw.items()},
+            "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
+            "ema": self.ema.state_dict() if self.ema else {},
+            "task": self.task.state_dict(), "rng": checkpoint.rng_state(),
+            "data_fingerprint": self.task.data_description().get("fingerprint", ""),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            for n, m in self.raw.items():
+                m.load_state_dict(state["modules"][n])
+            for n, o in self.opts.items():
+                o.load_state_dict(state["optimizers"][n])
+            if self.ema:
+                self.ema.load_state_dict(state["ema"])
+        except (KeyError, RuntimeError) as e:
+            raise CheckpointError(f"checkpoint does not match this run's networks ({str(e).splitlines()[0]})") from None
+        self.task.load_state_dict(state["task"])
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.lr_scale, self.divergences = float(state["lr_scale"]), int(state["divergences"])
+        self._apply_lr()
+        checkpoint.set_rng_state(state["rng"])
+
+    def _apply_lr(self) -> None:
+        for n, o in self.opts.items():
+            for g in o.param_groups:
+                g["lr"] = self.base_lr[n] * self.lr_scale
+
+    def save_checkpoint(self) -> Path | None:
+        path = None
+        if self.rank == 0:
+            path = checkpoint.save(self.ckpt_dir, self.step, self.state_dict(), keep=self.run.keep_checkpoints)
+        self.rt.barrier()
+        return path
+
+    def _restore_latest(self) -> None:
+        path = checkpoint.latest(self.ckpt_dir)
+        if path is None:
+            raise CheckpointError(f"no checkpoint in {self.ckpt_dir}")
+        state = checkpoint.load(path)
+        fp = self.task.data_description().get("fingerprint", "")
+        if state.get("data_fingerprint") and fp and state["data_fingerprint"] != fp:
+            raise CheckpointError(f"{path}: the data changed since this run started "
+                                  f"(fingerprint {state['data_fingerprint']} then, {fp} now)")
+        self.load_state_dict(state)
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self, resume: bool = False) -> str:
+        """Train until the step or time budget is spent; returns "finished" or "interrupted"."""
+        self._setup()
+        if resume:
+            self._restore_latest()
+            log.info("resumed %s at step %d", self.run_dir, self.step)
+        else:
+            self.save_checkpoint()  # step 0: a restore point for divergence, and resumable at once
+        for cb in self.callbacks:
+            cb.on_start(self)
+        self.status = "running"
+        with _interrupts_as_keyboard():
+            try:
+                self._loop()
+                self.status = "finished"
+            except KeyboardInterrupt:
+                self.status = "interrupted"
+                log.warning("interrupted at step %d: saving a checkpoint", self.step)
+            except BaseException:
+                self.status = "failed"
+                for cb in self.callbacks:
+                    cb.on_end(self, self.status)
+                raise
+            self.elapsed = self._elapsed_now()
+            self._t0 = None
+            self.save_checkpoint()
+            if self.status == "finished":
+                self._eval()
+            self.export()
+            for cb in self.callbacks:
+                cb.on_end(self, self.status)
+        self.rt.barrier()
+        return self.status
+
+    def _loop(self) -> None:
+        run, task = self.run, self.task
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        t_log, step_log = time.perf_counter(), self.step
+        self._t0 = time.perf_counter()
+        while not self._done():
+            gen = step_generator(run.seed, self.rank, self.step)
+            try:
+                batch = task.sample_batch(run.batch, gen, self.device)
+                for phase in task.phases:
+                    if self.step % phase.interval:
+                        continue
+                    scalars = self._run_phase(phase, batch, gen)
+                    for k, v in scalars.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                        counts[k] = counts.get(k, 0) + 1
+            except _Diverged as d:
+                self._recover(d)
+                sums, counts = {}, {}
+                t_log, step_log = time.perf_counter(), self.step
+                continue
+            self.step += 1
+            if self.ema is not None and self.step % self._ema_interval() == 0:
+                images = self.step * run.batch * self.world
+                self.ema.update(self.raw[task.ema_module], images, run.batch * self.world)
+            for cb in self.callbacks:
+                cb.on_step(self)
+            if self.step % run.log_every == 0 or self._done():
+                now = time.perf_counter()
+                record = {"step": self.step, "kimg": round(self.step * run.batch * self.world / 1000, 3),
+                          "elapsed_s": round(self._elapsed_now(), 2),
+                          "imgs_per_s": round((self.step - step_log) * run.batch * self.world / max(now - t_log, 1e-9), 1),
+                          "lr_scale": self.lr_scale}
+                record.update({k: sums[k] / counts[k] for k in sums})
+                self.last_record = record
+                for cb in self.callbacks:
+                    cb.on_log(self, record)
+                sums, counts = {}, {}
+                t_log, step_log = time.perf_counter(), self.step
+            if self.step % run.checkpoint_every == 0 and not self._done():
+                self.save_checkpoint()
+            if self.step % run.eval_every == 0 and not self._done():
+                self._eval()
+
+    def _ema_interval(self) -> int:
+        return next((p.interval for p in self.task.phases if p.module == self.task.ema_module), 1)
+
+    def _run_phase(self, phase, batch: Any, gen: torch.Generator) -> dict[str, float]:
+        for name, module in self.raw.items():
+            module.requires_grad_(name == phase.module)
+        opt = self.opts[phase.module]
+        with contextlib.ExitStack() as stack:
+            for name, net in self.nets.items():
+                if name != phase.module:  # a forward through another net must not start its all-reduce
+                    stack.enter_context(self.rt.no_sync(self._ddp(name)))
+            with self.rt.autocast():
+                loss, scalars = self.task.loss(phase.name, batch, self.nets, gen)
+            if self.rt.any_true(not bool(torch.isfinite(loss.detach()).all())):
+                raise _Diverged(phase.name, self.step)
+            opt.zero_grad(set_to_none=True)
+            self.rt.backward(loss)
+        self.rt.step(opt)
+        out = {f"loss/{phase.name}": float(loss.detach())}
+        out.update({k: float(v) for k, v in scalars.items()})
+        return out
+
+    def _ddp(self, name: str) -> nn.Module:
+        net = self.nets[name]
+        return getattr(net, "_orig_mod", net)  # under torch.compile the DDP module sits inside
+
+    def _recover(self, d: _Diverged) -> None:
+        self.divergences += 1
+        if self.divergences > 1:
+            raise DivergenceError(
+                f"training diverged again ({d}) after restoring a checkpoint and halving the learning rate; "
+                "try --loss hinge, a lower learning rate, or --precision fp32")
+        log.warning("%s: restoring the last checkpoint and halving the learning rate", d)
+        divergences, elapsed = self.divergences, self._elapsed_now()
+        self._restore_latest()
+        self.divergences, self.elapsed = divergences, elapsed
+        self.lr_scale *= 0.5
+        self._apply_lr()
+        self._t0 = time.perf_counter()
+
+    def _eval(self) -> None:
+        for cb in self.callbacks:
+            cb.on_eval(self, self.step)
+        self.rt.barrier()
+
+    def export(self) -> Path | None:
+        """Write the model file (rank 0): task tensors + config, data and metrics metadata."""
+        if self.rank != 0:
+            return None
+        tensors, extra = self.task.export(self.raw, self.ema.shadow if self.ema else None)
+        meta = {"task": self.task.name, "ganforge_version": __version__, "config": self.config,
+                "data": self.task.data_description(), "step": self.step,
+                "elapsed_s": round(self.elapsed, 2), "metrics": self.last_record, "status": self.status, **extra}
+        return artifact.save(self.run_dir / artifact.MODEL_FILE, tensors, meta)
+
+
+@contextlib.contextmanager
+def _interrupts_as_keyboard():
+    """Treat SIGTERM like Ctrl-C, so a stopped job still leaves a checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,268 @@
+"""Image generation: new samples that look like a folder of images (unconditional GAN).
+
+Phases: D (adversarial + WGAN-GP when chosen), D_reg (lazy R1, every ``r1_interval`` steps) and
+G. Differentiable augmentation is applied to everything D sees when the data set is small.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import losses, media, nets
+from ..augment import DiffAugment
+from ..config import to_dict
+from ..engine import AdversarialTask, Callback, Phase
+from ..errors import ConfigError
+from ..latent import looping_walk
+from ..predictor import Model
+from . import register
+
+SMALL_DATA = 10_000  # below this many images, augmentation is on by default
+
+
+@dataclass
+class ImageOptions:
+    data: str = "builtin:digits"
+    size: int = 32
+    channels: int | None = None        # None: 1 if every image is grey, else 3
+    limit: int | None = None           # use only the first N images
+    arch: str = "auto"                 # dcgan | resnet | auto (by data and image size)
+    width: int = 64                    # base channel count
+    z_dim: int = 128
+    loss: str = "ns"                   # ns | hinge | wgan-gp | lsgan
+    r1_gamma: float | None = None      # None: 0.1 for ns/hinge/lsgan, off for wgan-gp
+    r1_interval: int = 16
+    gp_weight: float = 10.0
+    n_critic: int | None = None        # D steps per G step; None: 5 for wgan-gp, else 1
+    augment: bool | None = None        # None: on below 10k images
+    augment_policy: str = "color,translation,cutout"
+    sample_grid: int = 64              # images in each evaluation grid
+    walk_frames: int = 12              # frames between two key points of the latent walk
+
+    def validate(self) -> None:
+        if self.size not in (16, 32, 64, 128, 256):
+            raise ConfigError(f"size must be one of 16, 32, 64, 128, 256; got {self.size}")
+        if self.arch not in ("auto", *nets.archs()):
+            raise ConfigError(f"arch must be auto or one of {', '.join(nets.archs())}; got {self.arch!r}")
+        if self.loss not in losses.LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(losses.LOSSES)}; got {self.loss!r}")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"channels must be 1 or 3; got {self.channels}")
+        for name in ("width", "z_dim", "r1_interval", "sample_grid", "walk_frames"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
+        try:
+            DiffAugment(self.augment_policy)
+        except ValueError as e:
+            raise ConfigError(f"augment_policy: {e}") from None
+
+
+def default_arch(n_images: int, size: int) -> str:
+    """DCGAN is fastest on CPU and fine for small sets; SNGAN-ResNet pays off on large, larger images."""
+    return "resnet" if size >= 64 and n_images >= SMALL_DATA else "dcgan"
+
+
+@register("image")
+class ImageGeneration(AdversarialTask):
+    Options = ImageOptions
+
+    def __init__(self, options: ImageOptions, data=None, seed: int = 0, progress=None):
+        from ..data import load_images
+
+        options.validate()
+        self.options = opt = copy.deepcopy(options)
+        self.data = data if data is not None else load_images(opt.data, opt.size, channels=opt.channels,
+                                                              limit=opt.limit, progress=progress)
+        n = len(self.data)
+        if opt.arch == "auto":
+            opt.arch = default_arch(n, opt.size)
+        if opt.channels is None:
+            opt.channels = self.data.channels
+        if opt.n_critic is None:
+            opt.n_critic = 5 if opt.loss == "wgan-gp" else 1
+        if opt.r1_gamma is None:
+            opt.r1_gamma = 0.0 if opt.loss == "wgan-gp" else 0.1
+        if opt.augment is None:
+            opt.augment = n < SMALL_DATA
+        self.augment = DiffAugment(opt.augment_policy) if opt.augment else None
+        torch.manual_seed(seed)  # identical initial weights on every process and every run
+        self.g_kwargs = dict(arch=opt.arch, z_dim=opt.z_dim, size=opt.size, channels=opt.channels, width=opt.width)
+        self.d_kwargs = dict(arch=opt.arch, size=opt.size, channels=opt.channels, width=opt.width)
+        self.modules = {"G": nets.build("G", **self.g_kwargs), "D": nets.build("D", **self.d_kwargs)}
+        self.phases = [Phase("D", "D", 1)]
+        if opt.r1_gamma > 0:
+            self.phases.append(Phase("D_reg", "D", opt.r1_interval))
+        self.phases.append(Phase("G", "G", opt.n_critic))
+        self._images = self.data.images  # uint8 NCHW on CPU
+
+    # --------------------------------------------------------------- training
+    def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        idx = torch.randint(len(self._images), (batch,), generator=gen)
+        x = self._images[idx].to(device, non_blocking=True)
+        return x.float().div_(127.5).sub_(1.0)
+
+    def _aug(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return self.augment(x, gen) if self.augment is not None else x
+
+    def _z(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        return torch.randn(n, self.options.z_dim, generator=gen).to(device)
+
+    def loss(self, phase: str, batch: torch.Tensor, nets: dict[str, nn.Module], gen: torch.Generator):
+        G, D, opt = nets["G"], nets["D"], self.options
+        n = batch.shape[0]
+        if phase == "D":
+            with torch.no_grad():
+                fake = G(self._z(n, gen, batch.device))
+            real_aug, fake_aug = self._aug(batch, gen), self._aug(fake.float(), gen)
+            real_logits, fake_logits = D(real_aug), D(fake_aug)
+            loss = losses.d_loss(opt.loss, real_logits, fake_logits)
+            if opt.loss == "wgan-gp":
+                loss = loss + opt.gp_weight * losses.gradient_penalty(D, real_aug, fake_aug, gen)
+            return loss, {"D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
+        if phase == "D_reg":
+            real = self._aug(batch, gen).detach().requires_grad_(True)
+            penalty = losses.r1_penalty(D(real), real)
+            return penalty * (opt.r1_gamma / 2 * opt.r1_interval), {"r1": penalty.detach()}
+        if phase == "G":
+            fake = G(self._z(n, gen, batch.device))
+            return losses.g_loss(opt.loss, D(self._aug(fake.float(), gen))), {}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"augment": self.augment.state_dict() if self.augment else {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.augment and state.get("augment"):
+            self.augment.load_state_dict(state["augment"])
+
+    # --------------------------------------------------------------- outputs
+    def data_description(self) -> dict[str, Any]:
+        return self.data.describe()
+
+    def callbacks(self) -> list[Callback]:
+        return [SampleGrids(self), LatentWalkAtEnd(self)]
+
+    def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        generator = standing_stats(ema if ema is not None else raw["G"], self.options.z_dim)
+        tensors = {f"G.{k}": v for k, v in generator.state_dict().items()}
+        tensors.update({f"D.{k}": v for k, v in raw["D"].state_dict().items()})
+        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+
+
+@torch.no_grad()
+def standing_stats(G: nn.Module, z_dim: int, batches: int = 8, batch: int = 128, seed: int = 0) -> nn.Module:
+    """A copy of ``G`` in eval mode whose batch-norm statistics are measured on its own samples.
+
+    The EMA generator's weights never saw the running statistics they would inherit, so we
+    recompute them (BigGAN's "standing statistics"); sampling is then batch-independent.
+    """
+    G = copy.deepcopy(G)
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        device = next(G.parameters()).device
+        gen = torch.Generator().manual_seed(seed)
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        G.train()
+        for _ in range(batches):
+            G(torch.randn(batch, z_dim, generator=gen).to(device))
+        for m in norms:
+            m.momentum = 0.1
+    return G.eval()
+
+
+class SampleGrids(Callback):
+    """A grid of EMA samples from fixed latents at every evaluation: ``samples/step-NNNNNN.png``."""
+
+    def __init__(self, task: ImageGeneration):
+        self.task = task
+        self.z = torch.randn(task.options.sample_grid, task.options.z_dim, generator=torch.Generator().manual_seed(0))
+
+    def on_eval(self, trainer, step: int) -> None:
+        G = trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"]
+        G = standing_stats(G, self.task.options.z_dim)
+        with torch.no_grad():
+            images = media.to_uint8(G(self.z.to(trainer.device)))
+        scale = max(1, 128 // self.task.options.size)
+        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+                         media.upscale(media.grid(images), min(scale, 2)))
+
+
+class LatentWalkAtEnd(Callback):
+    """When training ends, a looping latent walk GIF of 16 EMA samples: ``walk.gif``."""
+
+    def __init__(self, task: ImageGeneration):
+        self.task = task
+
+    def on_end(self, trainer, status: str) -> None:
+        if status == "failed":
+            return
+        G = standing_stats(trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"],
+                           self.task.options.z_dim)
+        write_walk(G, self.task.options, Path(trainer.run_dir) / "walk.gif", trainer.device)
+
+
+def write_walk(G: nn.Module, opt: ImageOptions, path: Path, device, seed: int = 0, walks: int = 16) -> Path:
+    zs = looping_walk(opt.z_dim, walks=walks, frames_per_key=opt.walk_frames, seed=seed)
+    scale = max(1, 128 // opt.size)
+    frames = []
+    with torch.no_grad():
+        for z in zs:
+            frames.append(media.upscale(media.grid(media.to_uint8(G(z.to(device))), nrow=4), scale))
+    return media.save_animation(path, frames, fps=12)
+
+
+class ImageGenerator(Model):
+    """A trained image generator: ``sample(n, seed)`` gives uint8 NHWC images."""
+
+    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu", D: nn.Module | None = None):
+        super().__init__(meta, path, device)
+        self.G = G.to(self.device).eval()
+        self.D = D.to(self.device).eval() if D is not None else None
+        self.options = ImageOptions(**meta["options"])
+
+    @classmethod
+    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "ImageGenerator":
+        G = nets.build("G", **meta["nets"]["G"])
+        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        D = None
+        if any(k.startswith("D.") for k in tensors):
+            D = nets.build("D", **meta["nets"]["D"])
+            D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
+        return cls(G, meta, path, device, D)
+
+    @property
+    def z_dim(self) -> int:
+        return self.options.z_dim
+
+    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed))
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, batch: int = 256) -> np.ndarray:
+        """Images for given latents, uint8 NHWC."""
+        out = [media.to_uint8(self.G(z[i:i + batch].to(self.device))) for i in range(0, len(z), batch)]
+        return np.concatenate(out) if out else np.zeros((0, self.options.size, self.options.size,
+                                                          self.options.channels), np.uint8)
+
+    def sample(self, n: int, seed: int = 0, as_pil: bool = False, batch: int = 256):
+        """``n`` new images (uint8 NHWC array, or PIL images with ``as_pil``); same seed, same images."""
+        images = self.generate(self.latents(n, seed), batch)
+        if as_pil:
+            from PIL import Image
+            return [Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im) for im in images]
+        return images
+
+    def walk(self, path: str | Path, seed: int = 0, walks: int = 16) -> Path:
+        """Write a looping latent-walk animation (.gif or .mp4)."""
+        return write_walk(self.G, self.options, Path(path), self.device, seed=seed, walks=walks)
+
+
+ImageGeneration.Predictor = ImageGenerator
