@@ -1,0 +1,211 @@
+"""The ``ganforge`` command. Every command calls the public API and prints; nothing more.
+
+Errors meant for the user are printed as one line (``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import GanforgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, sample and inspect GANs on your own data.")
+train_app = typer.Typer(no_args_is_help=True, help="Train a GAN. One subcommand per application.")
+app.add_typer(train_app, name="train")
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output.")) -> None:
+    _state["debug"] = debug
+    from rich.logging import RichHandler
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(show_path=False, show_time=False, markup=False)])
+    for noisy in ("matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _user_errors():
+    try:
+        yield
+    except GanforgeError as e:
+        if _state["debug"]:
+            raise
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
+        raise typer.Exit(130)
+
+
+def _relaunch_with_torchrun(devices: int) -> None:
+    """``--devices N`` without a launcher: re-run this very command under torchrun with N processes."""
+    if devices <= 1 or "WORLD_SIZE" in os.environ:
+        return
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}",
+            "-m", "ganforge", *sys.argv[1:]]
+    os.execv(sys.executable, args)
+
+
+def _print_outputs(run_dir: Path) -> None:
+    typer.echo(f"\nrun folder: {run_dir}")
+    for name, what in [("model.safetensors", "model file"), ("samples", "sample grids"),
+                       ("losses.png", "loss curves"), ("walk.gif", "latent walk"),
+                       ("metrics.jsonl", "metrics log"), ("checkpoints", "checkpoints")]:
+        if (run_dir / name).exists():
+            typer.echo(f"  {what:<13} {run_dir / name}")
+
+
+@train_app.command("image")
+def train_image(
+    data: str = typer.Option(..., "--data", help="Folder, .zip/.tar, IDX (MNIST) folder or file, .npz/.npy, "
+                             "builtin:digits or builtin:shapes."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    size: int = typer.Option(32, help="Image side: 16, 32, 64, 128 or 256."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size per process."),
+    arch: str = typer.Option("auto", help="dcgan, resnet or auto (by data and image size)."),
+    loss: str = typer.Option("ns", help="ns (non-saturating), hinge, wgan-gp or lsgan."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
+                                           help="Differentiable augmentation (default: on below 10k images)."),
+    r1_gamma: Optional[float] = typer.Option(None, help="R1 penalty weight (default 0.1; 0 turns it off)."),
+    z_dim: int = typer.Option(128, help="Latent size."),
+    width: int = typer.Option(64, help="Base channel count of both networks."),
+    lr_g: float = typer.Option(2e-4, help="Generator learning rate."),
+    lr_d: float = typer.Option(2e-4, help="Discriminator learning rate."),
+    channels: Optional[int] = typer.Option(None, help="Force 1 (grey) or 3 (RGB) channels."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N images."),
+    precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    devices: int = typer.Option(1, help="Processes on this machine (data-parallel; uses torchrun)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads per process."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Write a sample grid every N steps."),
+    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
+    log_every: int = typer.Option(10, help="Log losses every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train an image generator on your own images."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    kwargs = dict(data=data, size=size, steps=steps, minutes=minutes, batch=batch, arch=arch, loss=loss,
+                  augment=augment, r1_gamma=r1_gamma, z_dim=z_dim, width=width, lr_g=lr_g, lr_d=lr_d,
+                  channels=channels, limit=limit, precision=precision, device=device, devices=devices,
+                  threads=threads, compile=compile, seed=seed, eval_every=eval_every,
+                  checkpoint_every=checkpoint_every, log_every=log_every)
+    with _user_errors():
+        if dry_run:
+            typer.echo(json.dumps(api.train("image", out=out, dry_run=True, **kwargs), indent=2))
+            return
+        _relaunch_with_torchrun(devices)
+        api.train("image", out=out, overwrite=overwrite, progress=not quiet, **kwargs)
+        if int(os.environ.get("RANK", "0")) == 0:
+            _print_outputs(out)
+
+
+@app.command()
+def resume(run: Path = typer.Argument(..., help="Run folder."),
+           steps: Optional[int] = typer.Option(None, help="New total step budget."),
+           minutes: Optional[float] = typer.Option(None, help="New total time budget."),
+           quiet: bool = typer.Option(False, "--quiet")) -> None:
+    """Continue a run from its newest checkpoint."""
+    from . import api
+
+    with _user_errors():
+        api.resume(run, steps=steps, minutes=minutes, progress=not quiet)
+        _print_outputs(run)
+
+
+@app.command()
+def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
+           n: int = typer.Option(64, "--n", help="Number of images."),
+           seed: int = typer.Option(0),
+           output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write one grid image here."),
+           out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write single images into this folder."),
+           nrow: Optional[int] = typer.Option(None, help="Images per grid row."),
+           device: str = typer.Option("cpu")) -> None:
+    """Generate images from a trained model."""
+    from . import load, media
+
+    with _user_errors():
+        if output is None and out_dir is None:
+            raise GanforgeError("say where to write: -o grid.png or --out-dir DIR")
+        if n <= 0:
+            raise GanforgeError(f"--n must be positive, got {n}")
+        m = load(model, device=device)
+        images = m.sample(n, seed=seed)
+        if output is not None:
+            media.save_image(output, media.grid(images, nrow=nrow))
+            typer.echo(f"wrote {output}")
+        if out_dir is not None:
+            for i, im in enumerate(images):
+                media.save_image(Path(out_dir) / f"{seed:04d}-{i:05d}.png", im)
+            typer.echo(f"wrote {len(images)} images to {out_dir}")
+
+
+@app.command()
+def walk(model: Path = typer.Argument(..., help="Model file or run folder."),
+         output: Path = typer.Option(Path("walk.gif"), "-o", "--output", help=".gif or .mp4"),
+         seed: int = typer.Option(0), walks: int = typer.Option(16, help="Walks shown side by side.")) -> None:
+    """Animate a looping walk through the latent space."""
+    from . import load
+
+    with _user_errors():
+        typer.echo(f"wrote {load(model).walk(output, seed=seed, walks=walks)}")
+
+
+@app.command()
+def info(model: Path = typer.Argument(..., help="Model file or run folder."),
+         as_json: bool = typer.Option(False, "--json", help="Print the full metadata as JSON.")) -> None:
+    """Show what a model is: task, config, data fingerprint, metrics, steps done."""
+    from . import artifact
+    from .engine import checkpoint
+
+    with _user_errors():
+        meta = artifact.read_meta(model)
+        if as_json:
+            typer.echo(json.dumps(meta, indent=2, sort_keys=True))
+            return
+        data = meta.get("data", {})
+        opts = meta.get("options", {})
+        lines = [("task", meta.get("task")), ("ganforge", meta.get("ganforge_version")),
+                 ("steps done", meta.get("step")), ("status", meta.get("status")),
+                 ("training time", f"{meta.get('elapsed_s', 0) / 60:.1f} min"),
+                 ("data", f"{data.get('source')}  ({data.get('n')} images, {data.get('size')}px, "
+                          f"{data.get('channels')} ch)"),
+                 ("fingerprint", data.get("fingerprint")),
+                 ("network", f"{opts.get('arch')}  z={opts.get('z_dim')} width={opts.get('width')} "
+                             f"loss={opts.get('loss')} augment={opts.get('augment')}")]
+        run_dir = Path(model) if Path(model).is_dir() else None
+        if run_dir is not None:
+            found = checkpoint.list_checkpoints(run_dir / "checkpoints")
+            lines.append(("checkpoints", ", ".join(str(s) for s, _ in found) or "none"))
+        metrics = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith(("loss/", "imgs"))}
+        lines.append(("last metrics", "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())))
+        for key, value in lines:
+            typer.echo(f"{key:<14} {value}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
