@@ -148,11 +148,12 @@ def array_image_set(
             progress(s + len(chunk), n)
     y, names = None, None
     if labels is not None:
-        labels = labels[:n]
         if class_names is not None:
-            y, names = torch.as_tensor(labels.astype(np.int64)), list(class_names)
+            y, names = torch.as_tensor(labels[:n].astype(np.int64)), list(class_names)
         else:
-            y, names = labels_from_values(labels, n, source)
+            # Classes come from all labels, not only the kept ones, so that ``limit`` keeps their meaning.
+            y, names = labels_from_values(labels, len(labels), source)
+            y = y[:n].clone()  # do not keep the labels of dropped images alive
     images = torch.from_numpy(buf).permute(0, 3, 1, 2).contiguous()
     return ImageSet(images, y, names, source, [])
 
