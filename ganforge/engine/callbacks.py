@@ -21,6 +21,7 @@ class Callback:
     def on_step(self, trainer: "Trainer") -> None: ...
     def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
     def on_eval(self, trainer: "Trainer", step: int) -> None: ...
+    def on_restore(self, trainer: "Trainer") -> None: ...  # state rolled back to trainer.step (divergence)
     def on_end(self, trainer: "Trainer", status: str) -> None: ...
 
 
@@ -31,13 +32,19 @@ class MetricsLog(Callback):
         self.path = Path(path)
 
     def on_start(self, trainer: "Trainer") -> None:
-        if self.path.exists() and trainer.step > 0:  # resumed: drop records past the checkpoint
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= trainer.step]
-            from ..fileio import write_bytes
-            write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
-        elif trainer.step == 0:
+        if trainer.step == 0:
             self.path.unlink(missing_ok=True)
+        else:
+            self.on_restore(trainer)
+
+    def on_restore(self, trainer: "Trainer") -> None:
+        """Drop records past the step training continues from (resume, divergence recovery)."""
+        if not self.path.exists():
+            return
+        kept = [line for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= trainer.step]
+        from ..fileio import write_bytes
+        write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
 
     def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
         with open(self.path, "a") as f:

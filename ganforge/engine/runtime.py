@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import inspect
 import logging
 import os
+import warnings
 from functools import lru_cache
 
 import torch
@@ -89,7 +91,13 @@ class Runtime:
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if self.device.type == "cuda" else None
-            module = DDP(module, device_ids=ids, broadcast_buffers=False)
+            # buffers (batch-norm statistics) stay per process after the initial sync; the keyword
+            # changed name in torch 2.10
+            sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                    else {"broadcast_buffers": False})
+            # a 1-channel output conv's weight gradient has unusual strides: harmless, not worth a warning
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+            module = DDP(module, device_ids=ids, **sync)
         return module
 
     def no_sync(self, module: nn.Module):

@@ -48,7 +48,12 @@ class AdversarialTask(ABC):
     @abstractmethod
     def loss(self, phase: str, batch: Any, nets: dict[str, nn.Module], gen: torch.Generator
              ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Return the scalar to minimise for ``phase`` and scalars to log (floats or 0-dim tensors)."""
+        """Return the scalar to minimise for ``phase`` and scalars to log (floats or 0-dim tensors).
+
+        Under several processes every parameter of the phase's network must take part in the loss
+        (DDP waits for each gradient): a penalty that skips some, such as R1 (the last bias has no
+        input gradient), adds ``0 * logits.sum()``.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """Task state beyond the networks (e.g. augmentation strength) for checkpoints."""

@@ -1,7 +1,7 @@
 """The one adversarial training loop.
 
 Each step draws a batch, then runs the task's phases (e.g. D, D_reg, G) that are due. The
-trainer handles what is the same for every GAN: devices and precision (through Fabric), which
+trainer handles what is the same for every GAN: devices and precision (through Runtime), which
 networks receive gradients in a phase, EMA, logging, checkpoints, resume and divergence.
 """
 from __future__ import annotations
@@ -190,6 +190,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_end(self, self.status)
         self.rt.barrier()
+        self.rt.close()
         return self.status
 
     def _loop(self) -> None:
@@ -276,6 +277,8 @@ class Trainer:
         self.lr_scale *= 0.5
         self._apply_lr()
         self._t0 = time.perf_counter()
+        for cb in self.callbacks:
+            cb.on_restore(self)
 
     def _eval(self) -> None:
         for cb in self.callbacks:

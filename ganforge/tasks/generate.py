@@ -127,8 +127,9 @@ class ImageGeneration(AdversarialTask):
             return loss, {"D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
         if phase == "D_reg":
             real = self._aug(batch, gen).detach().requires_grad_(True)
-            penalty = losses.r1_penalty(D(real), real)
-            return penalty * (opt.r1_gamma / 2 * opt.r1_interval), {"r1": penalty.detach()}
+            logits = D(real)
+            penalty = losses.r1_penalty(logits, real)
+            return penalty * (opt.r1_gamma / 2 * opt.r1_interval) + 0 * logits.sum(), {"r1": penalty.detach()}
         if phase == "G":
             fake = G(self._z(n, gen, batch.device))
             return losses.g_loss(opt.loss, D(self._aug(fake.float(), gen))), {}
