@@ -18,7 +18,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the temporary keeps the real extension: writers such as ffmpeg choose the format by it
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -43,7 +44,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     """Delete temporaries left by a process that was killed mid-write; return how many."""
     count = 0
-    for p in Path(folder).glob(".*.tmp"):
+    for p in Path(folder).glob(".*.tmp*"):
         p.unlink(missing_ok=True)
         count += 1
     return count

@@ -76,6 +76,8 @@ def save_animation(path: str | Path, frames: Sequence[np.ndarray], fps: int = 12
                             codec="libx264", pixelformat="yuv420p")
             except Exception as e:
                 raise GanforgeError(f"{path}: could not write MP4 ({e}); install imageio-ffmpeg or use .gif") from None
+            if tmp.stat().st_size == 0:
+                raise GanforgeError(f"{path}: ffmpeg wrote nothing; use .gif")
         else:
             raise GanforgeError(f"{path}: animations are written as .gif or .mp4")
     return path
