@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/ganforge train image --data builtin:digits --out runs/demo --size 32 --minutes 3 --seed 0
+	$(VENV)/bin/ganforge train image --data builtin:digits --out runs/demo --size 32 --minutes 3 --seed 0 --overwrite
 
 test: install
 	$(PY) -m pytest -q
