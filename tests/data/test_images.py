@@ -20,16 +20,12 @@ from PIL import Image
 
 from ganforge.data import ImageSet, load_images
 from ganforge.errors import ConfigError, DataError
+from tests.shared import DATA, needs
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MNIST = DATA / "mnist"
 CIFAR_TEST = DATA / "cifar10" / "test.zip"
 ORL = DATA / "orl_faces"
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def needs(path: Path):
-    return pytest.mark.skipif(not path.exists(), reason=f"shared data not found: {path}")
 
 
 def save(path: Path, im: Image.Image, **kwargs) -> Path:
