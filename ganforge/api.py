@@ -96,7 +96,8 @@ def _clear_run(run_dir: Path) -> None:
 
     for name in ("checkpoints", "samples", "tensorboard"):
         shutil.rmtree(run_dir / name, ignore_errors=True)
-    for name in ("metrics.jsonl", "model.safetensors", "losses.png", "walk.gif", "config.json"):
+    for name in ("metrics.jsonl", "model.safetensors", "model-best.safetensors", "eval.json", "losses.png",
+                 "walk.gif", "config.json"):
         (run_dir / name).unlink(missing_ok=True)
 
 

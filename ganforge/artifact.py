@@ -16,6 +16,7 @@ from .errors import CheckpointError
 from .fileio import atomic_path
 
 MODEL_FILE = "model.safetensors"
+BEST_MODEL_FILE = "model-best.safetensors"  # written when training evaluates metrics
 META_KEY = "ganforge"
 
 

@@ -96,6 +96,12 @@ def train_image(
     eval_every: int = typer.Option(500, help="Write a sample grid every N steps."),
     checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
     log_every: int = typer.Option(10, help="Log losses every N steps."),
+    metrics: str = typer.Option("", help="Scores at each evaluation, e.g. kid or fid,kid,pr; keeps "
+                                "model-best.safetensors by KID (or the first metric)."),
+    eval_n: int = typer.Option(1000, help="Generated and real images per evaluation."),
+    features: str = typer.Option("auto", help="Feature network for --metrics: inception, pixels, a domain "
+                                 "feature file, or auto (inception when its weights are set)."),
+    weights: Optional[str] = typer.Option(None, help="Inception weight file (or GANFORGE_INCEPTION_WEIGHTS)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
@@ -109,7 +115,8 @@ def train_image(
                   augment=augment, r1_gamma=r1_gamma, z_dim=z_dim, width=width, lr_g=lr_g, lr_d=lr_d,
                   channels=channels, limit=limit, precision=precision, device=device, devices=devices,
                   threads=threads, compile=compile, seed=seed, eval_every=eval_every,
-                  checkpoint_every=checkpoint_every, log_every=log_every)
+                  checkpoint_every=checkpoint_every, log_every=log_every, metrics=metrics, eval_n=eval_n,
+                  features=features, weights=weights)
     with _user_errors():
         if dry_run:
             typer.echo(json.dumps(api.train("image", out=out, dry_run=True, **kwargs), indent=2))
@@ -201,6 +208,96 @@ def info(model: Path = typer.Argument(..., help="Model file or run folder."),
         lines.append(("last metrics", "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())))
         for key, value in lines:
             typer.echo(f"{key:<14} {value}")
+
+
+def _metric_progress():
+    """A rich progress bar for feature extraction: (label, done, total) events."""
+    from rich.progress import Progress
+
+    progress = Progress(transient=True)
+    tasks: dict[str, int] = {}
+
+    def update(label: str, done: int, total: int | None) -> None:
+        if label not in tasks:
+            tasks[label] = progress.add_task(f"features: {label}", total=total)
+        progress.update(tasks[label], completed=done)
+
+    return progress, update
+
+
+def _run_eval(fake, real, metrics: str, n: int, n_real: Optional[int], features_spec: str,
+              weights: Optional[str], size: Optional[int], seed: int, device: str, output: Path) -> None:
+    from .metrics.evaluate import evaluate, save_report, table
+
+    progress, update = _metric_progress()
+    with progress:
+        report = evaluate(fake, real, metrics, n=n, n_real=n_real, features=features_spec, weights=weights,
+                          size=size, seed=seed, device=device, progress=update)
+    typer.echo(table(report))
+    typer.echo(f"wrote {save_report(report, output)}")
+
+
+@app.command("eval")
+def eval_model(
+    model: Path = typer.Argument(..., help="Model file or run folder."),
+    data: Optional[str] = typer.Option(None, "--data", help="Real images (default: the data the model was trained on)."),
+    metrics: str = typer.Option("fid,kid,pr", help="Comma list of fid, kid, pr, dc, is, memorization."),
+    n: int = typer.Option(10_000, "--n", help="Generated samples."),
+    n_real: Optional[int] = typer.Option(None, help="Real samples (default: as many as --n, or all there are)."),
+    features: str = typer.Option("auto", help="inception, pixels, a domain feature file, or auto."),
+    weights: Optional[str] = typer.Option(None, help="Inception weight file (or GANFORGE_INCEPTION_WEIGHTS)."),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("cpu"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write eval.json "
+                                          "(default: in the run folder, or ./eval.json)."),
+) -> None:
+    """Score a trained generator against real images; print a table and write eval.json with the protocol."""
+    from . import load
+
+    with _user_errors():
+        m = load(model, device=device)
+        real = data or m.meta.get("data", {}).get("source")
+        if output is None:
+            output = (model if model.is_dir() else Path(".")) / "eval.json"
+        _run_eval(m, real, metrics, n, n_real, features, weights, None, seed, device, output)
+
+
+@app.command("eval-folders")
+def eval_folders(
+    generated: str = typer.Argument(..., help="Images to score (folder, zip, IDX, .npz, builtin:...)."),
+    real: str = typer.Argument(..., help="Reference images."),
+    metrics: str = typer.Option("fid,kid,pr", help="Comma list of fid, kid, pr, dc, is, memorization."),
+    n: int = typer.Option(10_000, "--n", help="At most this many images of each set."),
+    size: Optional[int] = typer.Option(None, help="Side at which images are read (default: min(128, the "
+                                       "feature network's input))."),
+    features: str = typer.Option("auto", help="inception, pixels, a domain feature file, or auto."),
+    weights: Optional[str] = typer.Option(None, help="Inception weight file (or GANFORGE_INCEPTION_WEIGHTS)."),
+    device: str = typer.Option("cpu"),
+    output: Path = typer.Option(Path("eval.json"), "-o", "--output"),
+) -> None:
+    """Compare two image sets, no model needed."""
+    with _user_errors():
+        _run_eval(generated, real, metrics, n, n, features, weights, size, 0, device, output)
+
+
+features_app = typer.Typer(no_args_is_help=True, help="Feature networks for evaluation.")
+app.add_typer(features_app, name="features")
+
+
+@features_app.command("train")
+def features_train(
+    data: str = typer.Option(..., "--data", help="Real images; labelled data trains a classifier."),
+    out: Path = typer.Option(..., "--out", help="Feature file to write (.safetensors)."),
+    size: Optional[int] = typer.Option(None, help="Input side (default: from the data, at most 64)."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (default: by data size)."),
+) -> None:
+    """Train a domain feature network on real data, for --features PATH."""
+    from .metrics.features import train_domain_features
+
+    with _user_errors():
+        kwargs = {k: v for k, v in dict(size=size, epochs=epochs).items() if v is not None}
+        result = train_domain_features(data, out, **kwargs)
+        typer.echo(f"wrote {out}" + (f"  ({result})" if result else ""))
 
 
 def main() -> None:

@@ -84,7 +84,7 @@ def save_animation(path: str | Path, frames: Sequence[np.ndarray], fps: int = 12
 
 
 def plot_curves(metrics_jsonl: str | Path, out: str | Path) -> Path | None:
-    """Plot every ``loss/*`` series (and D's mean logits) from metrics.jsonl against step."""
+    """Plot every ``loss/*`` series, D's mean outputs and ``eval/*`` scores from metrics.jsonl against step."""
     metrics_jsonl = Path(metrics_jsonl)
     if not metrics_jsonl.exists():
         return None
@@ -96,11 +96,12 @@ def plot_curves(metrics_jsonl: str | Path, out: str | Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = sorted({k for r in records for k in r if k.startswith("loss/")})
-    logit_keys = sorted({k for r in records for k in r if k.startswith("D/")})
-    panels = [keys] + ([logit_keys] if logit_keys else [])
+    groups = [("losses", "loss/"), ("discriminator outputs", "D/"), ("evaluation", "eval/")]
+    panels = [(title, sorted({k for r in records for k in r if k.startswith(prefix) and not k.endswith("_std")}))
+              for title, prefix in groups]
+    panels = [(title, keys) for title, keys in panels if keys or title == "losses"]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.6), squeeze=False)
-    for ax, group, title in zip(axes[0], panels, ["losses", "discriminator outputs"]):
+    for ax, (title, group) in zip(axes[0], panels):
         for k in group:
             pts = [(r["step"], r[k]) for r in records if k in r and isinstance(r[k], (int, float))]
             if pts:
@@ -109,7 +110,8 @@ def plot_curves(metrics_jsonl: str | Path, out: str | Path) -> Path | None:
         ax.set_xlabel("step")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
+        if ax.lines:
+            ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     out = Path(out)
     with atomic_path(out) as tmp:

@@ -115,7 +115,7 @@ class ProgressBar(Callback):
             self.progress.update(self.task, completed=trainer.progress_done(), status=status)
 
     def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
-        self.last = record
+        self.last.update(record)
 
     def on_end(self, trainer: "Trainer", status: str) -> None:
         if self.progress is not None:

@@ -16,6 +16,7 @@ from ..errors import CheckpointError
 from ..fileio import atomic_path, remove_stale_temporaries
 
 _NAME = re.compile(r"^step-(\d+)\.pt$")
+BEST = "best.pt"  # the state with the best evaluation score; never pruned
 
 
 def path_for(folder: Path, step: int) -> Path:
@@ -38,13 +39,19 @@ def latest(folder: str | Path) -> Path | None:
 def save(folder: str | Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
     """Write ``state`` as the checkpoint for ``step`` and prune all but the newest ``keep``."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = path_for(folder, step)
-    with atomic_path(target) as tmp:
-        torch.save(state, tmp)
+    target = save_as(path_for(folder, step), state)
     for _, old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return target
+
+
+def save_as(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` to a named checkpoint file (e.g. ``best.pt``), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class Trainer:
         self.lr_scale = 1.0
         self.divergences = 0
         self.last_record: dict[str, Any] = {}
+        self.best: dict[str, Any] | None = None  # {"metric", "value", "step", "lower_is_better"}
         self.status = "new"
 
     # ----------------------------------------------------------------- progress
@@ -110,7 +111,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step, "elapsed": self._elapsed_now(), "lr_scale": self.lr_scale,
-            "divergences": self.divergences, "ganforge_version": __version__,
+            "divergences": self.divergences, "ganforge_version": __version__, "best": self.best or {},
             "modules": {n: m.state_dict() for n, m in self.raw.items()},
             "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
             "ema": self.ema.state_dict() if self.ema else {},
@@ -131,6 +132,7 @@ class Trainer:
         self.task.load_state_dict(state["task"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.lr_scale, self.divergences = float(state["lr_scale"]), int(state["divergences"])
+        self.best = dict(state["best"]) if state.get("best") else None
         self._apply_lr()
         checkpoint.set_rng_state(state["rng"])
 
@@ -280,20 +282,41 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_restore(self)
 
+    def log_record(self, record: dict[str, Any]) -> None:
+        """Send a record (e.g. evaluation scores) to every callback, as the loop does with losses."""
+        record = {"step": self.step, **record}
+        for cb in self.callbacks:
+            cb.on_log(self, record)
+
+    def consider_best(self, metric: str, value: float, lower_is_better: bool = True) -> bool:
+        """Keep ``checkpoints/best.pt`` and ``model-best.safetensors`` for the best ``metric`` so far."""
+        if self.rank != 0 or not math.isfinite(value):
+            return False
+        best = self.best
+        if best is not None and best["metric"] == metric and \
+                not (value < best["value"] if lower_is_better else value > best["value"]):
+            return False
+        self.best = {"metric": metric, "value": float(value), "step": self.step, "lower_is_better": lower_is_better}
+        checkpoint.save_as(self.ckpt_dir / checkpoint.BEST, self.state_dict())
+        self.export(self.run_dir / artifact.BEST_MODEL_FILE)
+        log.info("best %s so far: %.5g at step %d", metric, value, self.step)
+        return True
+
     def _eval(self) -> None:
         for cb in self.callbacks:
             cb.on_eval(self, self.step)
         self.rt.barrier()
 
-    def export(self) -> Path | None:
+    def export(self, path: Path | None = None) -> Path | None:
         """Write the model file (rank 0): task tensors + config, data and metrics metadata."""
         if self.rank != 0:
             return None
         tensors, extra = self.task.export(self.raw, self.ema.shadow if self.ema else None)
         meta = {"task": self.task.name, "ganforge_version": __version__, "config": self.config,
                 "data": self.task.data_description(), "step": self.step,
-                "elapsed_s": round(self.elapsed, 2), "metrics": self.last_record, "status": self.status, **extra}
-        return artifact.save(self.run_dir / artifact.MODEL_FILE, tensors, meta)
+                "elapsed_s": round(self._elapsed_now(), 2), "metrics": self.last_record, "status": self.status,
+                "best": self.best, **extra}
+        return artifact.save(path or self.run_dir / artifact.MODEL_FILE, tensors, meta)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,11 @@ class ImageOptions:
     augment_policy: str = "color,translation,cutout"
     sample_grid: int = 64              # images in each evaluation grid
     walk_frames: int = 12              # frames between two key points of the latent walk
+    metrics: str = ""                  # scores at each evaluation, e.g. "kid" or "fid,kid,pr" (EMA generator)
+    eval_n: int = 1000                 # generated (and real) images per evaluation
+    features: str = "auto"             # inception | pixels | a domain feature file | auto
+    weights: str | None = None         # Inception weight file (or GANFORGE_INCEPTION_WEIGHTS)
+    select: str | None = None          # metric that picks model-best.safetensors (default: kid, else the first)
 
     def validate(self) -> None:
         if self.size not in (16, 32, 64, 128, 256):
@@ -57,6 +62,13 @@ class ImageOptions:
         for name in ("width", "z_dim", "r1_interval", "sample_grid", "walk_frames"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
+        if self.metrics:
+            from ..metrics.evaluate import parse_metrics
+            names = parse_metrics(self.metrics)
+            if self.select is not None and self.select not in names:
+                raise ConfigError(f"select: {self.select!r} is not one of the chosen metrics ({self.metrics})")
+            if self.eval_n < 2:
+                raise ConfigError(f"eval_n must be at least 2, got {self.eval_n}")
         try:
             DiffAugment(self.augment_policy)
         except ValueError as e:
@@ -147,7 +159,7 @@ class ImageGeneration(AdversarialTask):
         return self.data.describe()
 
     def callbacks(self) -> list[Callback]:
-        return [SampleGrids(self), LatentWalkAtEnd(self)]
+        return [SampleGrids(self), LatentWalkAtEnd(self)] + ([EvalMetrics(self)] if self.options.metrics else [])
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
         generator = standing_stats(ema if ema is not None else raw["G"], self.options.z_dim)
@@ -194,6 +206,38 @@ class SampleGrids(Callback):
         scale = max(1, 128 // self.task.options.size)
         media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
                          media.upscale(media.grid(images), min(scale, 2)))
+
+
+class EvalMetrics(Callback):
+    """At every evaluation, score the EMA generator against the training images; keep the best model.
+
+    The real images' features are computed once. The selection metric is KID by default when chosen
+    (unbiased, so usable at the small sample counts affordable during training), else the first one.
+    """
+
+    def __init__(self, task: ImageGeneration):
+        from ..metrics.evaluate import parse_metrics
+
+        self.task = task
+        self.names = parse_metrics(task.options.metrics)
+        self.select = task.options.select or ("kid" if "kid" in self.names else self.names[0])
+        self.extractor = None
+        self.real_cache = None
+
+    def on_eval(self, trainer, step: int) -> None:
+        from ..metrics.evaluate import SELECTION, evaluate, resolve_features
+
+        opt = self.task.options
+        if self.extractor is None:
+            self.extractor = resolve_features(opt.features, opt.weights, str(trainer.device))
+        G = standing_stats(trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"], opt.z_dim)
+        model = ImageGenerator(G, {"options": to_dict(opt), "step": step}, device=trainer.device)
+        report = evaluate(model, self.task.data, self.names, n=opt.eval_n, features=self.extractor,
+                          real_stats=self.real_cache, seed=0)
+        self.real_cache = report.get("real_cache")
+        trainer.log_record({f"eval/{k}": v for k, v in report["scores"].items()})
+        key, lower = SELECTION[self.select]
+        trainer.consider_best(key, report["scores"][key], lower)
 
 
 class LatentWalkAtEnd(Callback):
