@@ -1,7 +1,8 @@
 """Image generation: new samples that look like a folder of images (unconditional GAN).
 
-Phases: D (adversarial + WGAN-GP when chosen), D_reg (lazy R1, every ``r1_interval`` steps) and
-G. Differentiable augmentation is applied to everything D sees when the data set is small.
+Phases: G (every ``n_critic`` steps), D (adversarial + WGAN-GP when chosen, on G's samples of the
+same step) and D_reg (lazy R1, every ``r1_interval`` steps). Differentiable augmentation is applied
+to everything D sees when the data set is small.
 """
 from __future__ import annotations
 
@@ -107,14 +108,17 @@ class ImageGeneration(AdversarialTask):
         self.g_kwargs = dict(arch=opt.arch, z_dim=opt.z_dim, size=opt.size, channels=opt.channels, width=opt.width)
         self.d_kwargs = dict(arch=opt.arch, size=opt.size, channels=opt.channels, width=opt.width)
         self.modules = {"G": nets.build("G", **self.g_kwargs), "D": nets.build("D", **self.d_kwargs)}
-        self.phases = [Phase("D", "D", 1)]
+        # G first: the D phase of the same step then reuses G's samples (detached) instead of running G
+        # again, one generator forward less per step (~10% of a DCGAN step), as in the classic loop
+        self.phases = [Phase("G", "G", opt.n_critic), Phase("D", "D", 1)]
         if opt.r1_gamma > 0:
             self.phases.append(Phase("D_reg", "D", opt.r1_interval))
-        self.phases.append(Phase("G", "G", opt.n_critic))
+        self._fake: torch.Tensor | None = None
         self._images = self.data.images  # uint8 NCHW on CPU
 
     # --------------------------------------------------------------- training
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        self._fake = None
         idx = torch.randint(len(self._images), (batch,), generator=gen)
         x = self._images[idx].to(device, non_blocking=True)
         return x.float().div_(127.5).sub_(1.0)
@@ -129,8 +133,10 @@ class ImageGeneration(AdversarialTask):
         G, D, opt = nets["G"], nets["D"], self.options
         n = batch.shape[0]
         if phase == "D":
-            with torch.no_grad():
-                fake = G(self._z(n, gen, batch.device))
+            fake = self._fake
+            if fake is None:  # G did not run this step (n_critic > 1)
+                with torch.no_grad():
+                    fake = G(self._z(n, gen, batch.device))
             real_aug, fake_aug = self._aug(batch, gen), self._aug(fake.float(), gen)
             real_logits, fake_logits = D(real_aug), D(fake_aug)
             loss = losses.d_loss(opt.loss, real_logits, fake_logits)
@@ -144,6 +150,7 @@ class ImageGeneration(AdversarialTask):
             return penalty * (opt.r1_gamma / 2 * opt.r1_interval) + 0 * logits.sum(), {"r1": penalty.detach()}
         if phase == "G":
             fake = G(self._z(n, gen, batch.device))
+            self._fake = fake.detach()
             return losses.g_loss(opt.loss, D(self._aug(fake.float(), gen))), {}
         raise ValueError(f"unknown phase {phase!r}")
 
