@@ -1,0 +1,522 @@
+"""Synthetic tables: a conditional tabular GAN (CTGAN class), written from Xu et al. 2019.
+
+- Rows are encoded by :class:`ganforge.data.table_codec.TableCodec` (mode-specific normalisation of
+  numeric columns with a Bayesian Gaussian mixture, one-hot for discrete ones).
+- *Conditional vector with training-by-sampling*: each row of a batch picks a discrete column uniformly
+  and a level of it with probability proportional to log(1 + frequency); the real row is drawn among the
+  rows having that level, so rare levels are seen often. The generator gets the condition as input and
+  a cross-entropy term that makes it honour it.
+- Critic: WGAN-GP on packs of ``pac`` rows (PacGAN) with the condition appended to each row.
+- Generator output heads: tanh for the normalised scalars, Gumbel-softmax (temperature ``tau``) for
+  every one-hot span while training, an exact categorical draw (Gumbel-max) when sampling.
+- Model selection: at every evaluation the EMA generator's rows are scored for fidelity against held-out
+  real rows (:func:`ganforge.metrics.tabular.fidelity`); the best is kept as the model file.
+
+Phases: D then G, one step each per training step.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import losses
+from ..config import to_dict
+from ..data.table_codec import TableCodec
+from ..data.tables import NUMERIC, ColumnSpec, fingerprint, infer_schema, read_table, restore_column
+from ..engine import AdversarialTask, Callback, Phase
+from ..errors import ConfigError, GanforgeError
+from ..nets.tabular import TableCritic, TableGenerator
+from ..predictor import Model
+from . import register
+
+log = logging.getLogger("ganforge.tasks.table")
+
+VALIDATION_MIN_ROWS = 1000   # below this, model selection scores against (a sample of) the training rows
+
+
+class ConditionError(GanforgeError):
+    """A ``where`` condition that cannot be met (unknown level, value outside the trained range), or one
+    too rare to meet within the sampling budget."""
+
+
+@dataclass
+class TableOptions:
+    data: Any = ""                       # CSV / TSV / Parquet path; a pandas DataFrame through the Python API
+    types: Any = None                    # {"age": "int"} or "age=int,zip=categorical" (int, float, categorical,
+                                         # bool, datetime, drop)
+    target: str | None = None            # the column utility is measured on (and conditioned on by preference)
+    pac: int = 10                        # rows per critic input (PacGAN); the batch is rounded to a multiple
+    z_dim: int = 128
+    gen_dims: list[int] = field(default_factory=lambda: [256, 256])
+    dis_dims: list[int] = field(default_factory=lambda: [256, 256])
+    gp_weight: float = 10.0
+    tau: float = 0.2                     # Gumbel-softmax temperature while training
+    max_modes: int = 10                  # Gaussian-mixture modes per numeric column
+    max_levels: int = 100                # modelled levels per categorical column (the rest: "other")
+    validation: float = 0.1              # share of rows held out for model selection (tables of 1000+ rows)
+    eval_rows: int = 2000                # rows generated (and real rows compared) per evaluation
+    select: bool = True                  # keep the best-scoring model as model.safetensors
+
+    def validate(self) -> None:
+        if not isinstance(self.data, str):
+            import pandas as pd
+            if not isinstance(self.data, pd.DataFrame):
+                raise ConfigError(f"data must be a file path or a pandas DataFrame, got {type(self.data).__name__}")
+        elif not self.data:
+            raise ConfigError("data: give a CSV or Parquet file")
+        for name in ("pac", "z_dim", "max_modes", "max_levels", "eval_rows"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.validation < 0.5:
+            raise ConfigError(f"validation must be in [0, 0.5), got {self.validation}")
+        if self.tau <= 0 or self.gp_weight < 0:
+            raise ConfigError("tau must be positive and gp_weight non-negative")
+        if not self.gen_dims or not self.dis_dims or min(self.gen_dims + self.dis_dims) < 1:
+            raise ConfigError("gen_dims and dis_dims must be non-empty lists of positive widths")
+
+
+# --------------------------------------------------------------------------------------- output heads
+def activate(raw: torch.Tensor, codec: TableCodec, tau: float, gen: torch.Generator | None, hard: bool = False
+             ) -> torch.Tensor:
+    """Raw generator outputs -> rows: tanh scalars, Gumbel-softmax one-hots (``hard``: exact draws)."""
+    parts = []
+    for span in codec.spans:
+        x = raw[:, span.start:span.start + span.size]
+        if span.act == "tanh":
+            parts.append(torch.tanh(x))
+            continue
+        u = torch.rand(x.shape, generator=gen).to(x.device, torch.float32).clamp_(1e-10, 1 - 1e-10)
+        g = x.float() - torch.log(-torch.log(u))
+        if hard:
+            parts.append(F.one_hot(g.argmax(1), span.size).to(x.dtype))
+        else:
+            parts.append(torch.softmax(g / tau, dim=1).to(x.dtype))
+    return torch.cat(parts, dim=1)
+
+
+class CondSampler:
+    """Conditional vectors: training-by-sampling (log-frequency levels + a matching real row) and, for
+    generation, levels in proportion to their real frequency."""
+
+    def __init__(self, codec: TableCodec, level_idx: list[np.ndarray] | None, freq: list[list[int]]):
+        self.codec = codec
+        self.k = len(codec.discrete)
+        self.sizes = [s.size for _, s in codec.discrete]
+        width = max(self.sizes, default=1)
+        counts = np.zeros((max(self.k, 1), width))
+        for j, f in enumerate(freq):
+            counts[j, :len(f)] = f
+        self.freq = [list(map(int, f)) for f in freq]
+        self.p_train = torch.tensor(np.log1p(counts), dtype=torch.float64)
+        self.p_real = torch.tensor(counts, dtype=torch.float64)
+        self.offsets = torch.tensor(codec.cond_offsets[:-1] or [0])
+        starts = [s.start for _, s in codec.discrete]
+        self.span_idx = torch.tensor([[st + min(i, sz - 1) for i in range(width)] for st, sz in zip(starts, self.sizes)]
+                                     or [[0]])
+        self.span_mask = torch.tensor([[i < sz for i in range(width)] for sz in self.sizes] or [[True]])
+        if level_idx is not None and self.k:
+            flat, offs, cnts = [], np.zeros((self.k, width), np.int64), np.zeros((self.k, width), np.int64)
+            base = 0
+            for j, li in enumerate(level_idx):
+                order = np.argsort(li, kind="stable")
+                c = np.bincount(li, minlength=width)
+                offs[j] = base + np.r_[0, np.cumsum(c)[:-1]]
+                cnts[j] = c
+                flat.append(order)
+                base += len(li)
+            self.rows_flat = torch.from_numpy(np.concatenate(flat))
+            self.row_off, self.row_cnt = torch.from_numpy(offs), torch.from_numpy(cnts)
+
+    def vector(self, col: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        cond = torch.zeros(len(col), self.codec.cond_dim)
+        if self.k:
+            cond[torch.arange(len(col)), self.offsets[col] + level] = 1.0
+        return cond
+
+    def train_batch(self, n: int, gen: torch.Generator):
+        """(cond vectors, column, level, real row indices) for ``n`` training rows."""
+        col = torch.randint(self.k, (n,), generator=gen)
+        level = torch.multinomial(self.p_train[col], 1, generator=gen)[:, 0]
+        u = torch.rand(n, generator=gen, dtype=torch.float64)
+        cnt = self.row_cnt[col, level]
+        rows = self.rows_flat[self.row_off[col, level] + (u * cnt).long().minimum(cnt - 1)]
+        return self.vector(col, level), col, level, rows
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        if not self.k:
+            return torch.zeros(n, 0)
+        col = torch.randint(self.k, (n,), generator=gen)
+        level = torch.multinomial(self.p_real[col], 1, generator=gen)[:, 0]
+        return self.vector(col, level)
+
+    def cross_entropy(self, raw: torch.Tensor, col: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        logits = raw.float()[torch.arange(len(col)).unsqueeze(1), self.span_idx[col].to(raw.device)]
+        logits = logits.masked_fill(~self.span_mask[col].to(raw.device), -1e9)
+        return F.cross_entropy(logits, level.to(raw.device))
+
+
+def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
+    return x.reshape(x.shape[0] // pac, pac * x.shape[1])
+
+
+# --------------------------------------------------------------------------------------- the task
+@register("table")
+class TabularSynthesis(AdversarialTask):
+    Options = TableOptions
+
+    def __init__(self, options: TableOptions, data=None, seed: int = 0, progress=None):
+        options.validate()
+        frame = read_table(options.data if data is None else data)
+        source = options.data if isinstance(options.data, str) else f"DataFrame {frame.shape[0]}x{frame.shape[1]}"
+        options = copy.copy(options)
+        options.data = source          # the options go to config.json: a path, never the frame
+        self.options = opt = copy.deepcopy(options)
+        self.fp = fingerprint(frame)
+        schema, values = infer_schema(frame, opt.types, opt.max_levels)
+        if opt.target is not None and opt.target not in schema.names:
+            raise ConfigError(f"target: no usable column {opt.target!r} (columns: {', '.join(schema.names)})")
+        n = len(frame)
+        rng = np.random.default_rng(seed)
+        train_rows = np.arange(n)
+        val_rows = None
+        if opt.validation > 0 and n >= VALIDATION_MIN_ROWS:
+            perm = rng.permutation(n)
+            n_val = min(int(round(n * opt.validation)), 5000)
+            val_rows, train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        train_values = {k: v[train_rows] for k, v in values.items()}
+        self.codec = TableCodec.fit(schema, train_values, opt.max_modes, seed=seed)
+        self.X = torch.from_numpy(self.codec.transform(train_values, seed=seed))
+        level_idx = [self.codec.level_indices(schema.columns[c], self.codec.state[c], train_values[schema.columns[c].name])
+                     for c, _ in self.codec.discrete]
+        freq = [np.bincount(li, minlength=s.size).tolist() for li, (_, s) in zip(level_idx, self.codec.discrete)]
+        self.cond = CondSampler(self.codec, level_idx, freq)
+        kept = schema.output_order
+        ref_rows = val_rows if val_rows is not None else rng.permutation(train_rows)[:opt.eval_rows]
+        self.reference = frame.iloc[ref_rows][kept].reset_index(drop=True)
+        self.data_info = {"source": source, "rows": n, "train_rows": int(len(train_rows)),
+                          "validation_rows": int(len(val_rows)) if val_rows is not None else 0,
+                          "columns": {c.name: c.kind for c in schema.columns}, "dropped": schema.dropped,
+                          "fingerprint": self.fp, "encoded_dim": self.codec.dim, "cond_dim": self.codec.cond_dim}
+        torch.manual_seed(seed)
+        self.g_kwargs = dict(in_dim=opt.z_dim + self.codec.cond_dim, out_dim=self.codec.dim, hidden=list(opt.gen_dims))
+        self.d_kwargs = dict(row_dim=self.codec.dim + self.codec.cond_dim, pac=opt.pac, hidden=list(opt.dis_dims))
+        self.modules = {"G": TableGenerator(**self.g_kwargs), "D": TableCritic(**self.d_kwargs)}
+        self.phases = [Phase("D", "D", 1), Phase("G", "G", 1)]
+        self._warned_batch = False
+
+    # ------------------------------------------------------------------ training
+    def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        pac = self.options.pac
+        b = max(pac, batch // pac * pac)
+        if b != batch and not self._warned_batch:
+            log.warning("batch %d is not a multiple of pac=%d: using %d rows per step", batch, pac, b)
+            self._warned_batch = True
+        if self.cond.k:
+            cond, col, level, rows = self.cond.train_batch(b, gen)
+        else:
+            rows = torch.randint(len(self.X), (b,), generator=gen)
+            cond, col, level = torch.zeros(b, 0), None, None
+        out = {"real": self.X[rows].to(device), "cond": cond.to(device)}
+        if col is not None:
+            out.update(col=col, level=level)
+        return out
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor], nets: dict[str, nn.Module], gen: torch.Generator):
+        G, D, opt = nets["G"], nets["D"], self.options
+        real, cond = batch["real"], batch["cond"]
+        n = real.shape[0]
+        z = torch.randn(n, opt.z_dim, generator=gen).to(real.device)
+        if phase == "D":
+            with torch.no_grad():
+                fake = activate(G(torch.cat([z, cond], 1)), self.codec, opt.tau, gen)
+            real_in = pack(torch.cat([real, cond], 1), opt.pac)
+            fake_in = pack(torch.cat([fake.float(), cond], 1), opt.pac)
+            d_real, d_fake = D(real_in).float(), D(fake_in).float()
+            loss = d_fake.mean() - d_real.mean()
+            if opt.gp_weight > 0:
+                loss = loss + opt.gp_weight * losses.gradient_penalty(D, real_in, fake_in, gen)
+            return loss, {"D/real": d_real.detach().mean(), "D/fake": d_fake.detach().mean()}
+        if phase == "G":
+            raw = G(torch.cat([z, cond], 1))
+            fake = activate(raw, self.codec, opt.tau, gen)
+            adv = -D(pack(torch.cat([fake.float(), cond], 1), opt.pac)).float().mean()
+            ce = self.cond.cross_entropy(raw, batch["col"], batch["level"]) if "col" in batch else adv * 0
+            return adv + ce, {"G/cond_ce": ce.detach()}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    # ------------------------------------------------------------------ outputs
+    def data_description(self) -> dict[str, Any]:
+        return self.data_info
+
+    def callbacks(self) -> list[Callback]:
+        return [FidelitySelection(self)]
+
+    def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        G = ema if ema is not None else raw["G"]
+        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
+        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs},
+                         "codec": self.codec.to_json(), "cond_freq": self.cond.freq}
+
+    def predictor(self, G: nn.Module, step: int = 0) -> "TableModel":
+        meta = {"task": self.name, "options": to_dict(self.options), "codec": self.codec.to_json(),
+                "cond_freq": self.cond.freq, "step": step, "nets": {"G": self.g_kwargs}}
+        return TableModel(G, meta, codec=self.codec)
+
+
+class FidelitySelection(Callback):
+    """Score the EMA generator at every evaluation (fidelity vs held-out rows) and keep the best model.
+
+    ``model-best.safetensors`` is written by the engine; at the end it becomes ``model.safetensors``
+    (the last one is kept as ``model-last.safetensors``), so loading a run gives the best model.
+    """
+
+    def __init__(self, task: TabularSynthesis):
+        self.task = task
+        self.kinds = {c.name: ("numeric" if c.kind in NUMERIC else "discrete") for c in task.codec.schema.columns}
+
+    def on_eval(self, trainer, step: int) -> None:
+        from ..metrics.tabular import fidelity
+
+        G = trainer.ema.shadow if trainer.ema is not None else copy.deepcopy(trainer.raw["G"]).eval()
+        model = self.task.predictor(G, step)
+        synth = model.sample(len(self.task.reference), seed=0)
+        score = fidelity(self.task.reference, synth, self.kinds)
+        trainer.log_record({f"eval/{k}": v for k, v in score.items()})
+        if self.task.options.select:
+            trainer.consider_best("eval/fidelity", score["score"], lower_is_better=False)
+
+    def on_end(self, trainer, status: str) -> None:
+        from .. import artifact
+
+        run_dir = Path(trainer.run_dir)
+        best = run_dir / artifact.BEST_MODEL_FILE
+        final = run_dir / artifact.MODEL_FILE
+        if status == "failed" or not self.task.options.select or not best.exists() or not trainer.best \
+                or trainer.best.get("step") == trainer.step:
+            return
+        from ..fileio import atomic_path
+
+        shutil.copyfile(final, run_dir / "model-last.safetensors")
+        with atomic_path(final) as tmp:
+            shutil.copyfile(best, tmp)
+        log.info("model.safetensors is the best model (step %d, fidelity %.4f); the last is model-last.safetensors",
+                 trainer.best["step"], trainer.best["value"])
+
+
+# --------------------------------------------------------------------------------------- conditions
+_COND = re.compile(r"^\s*([^<>=!]+?)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+
+
+@dataclass
+class Condition:
+    column: str
+    op: str
+    text: str
+    spec: ColumnSpec | None = None
+    number: float | None = None
+    matches: list | None = None       # discrete: the level values that satisfy "="/"!="
+    native: int | None = None         # discrete "=" on one modelled level: its level index
+
+    def __str__(self) -> str:
+        return f"{self.column}{self.op}{self.text}"
+
+
+def parse_where(where: str | list | None) -> list[Condition]:
+    """``"sex=F,age>40"`` (or a list of such strings) -> conditions; values may not contain commas."""
+    if not where:
+        return []
+    parts = where if isinstance(where, (list, tuple)) else str(where).split(",")
+    out = []
+    for part in parts:
+        if not str(part).strip():
+            continue
+        m = _COND.match(str(part))
+        if not m:
+            raise ConditionError(f"where: cannot read {str(part).strip()!r}; write e.g. sex=F,age>40")
+        out.append(Condition(m.group(1).strip(), m.group(2), m.group(3)))
+    return out
+
+
+def _same_level(level: Any, text: str) -> bool:
+    if str(level) == text:
+        return True
+    if isinstance(level, bool):
+        return text.lower() == str(level).lower()
+    try:
+        return isinstance(level, (int, float)) and float(text) == float(level)
+    except ValueError:
+        return False
+
+
+def resolve_conditions(conds: list[Condition], codec: TableCodec) -> list[Condition]:
+    """Check every condition against the schema; raise ConditionError for impossible ones."""
+    schema = codec.schema
+    for c in conds:
+        if c.column not in schema.names:
+            if c.column in schema.dropped:
+                raise ConditionError(f"where {c}: column {c.column!r} is not generated (it was dropped as an identifier)")
+            raise ConditionError(f"where {c}: no column {c.column!r} (columns: {', '.join(schema.names)})")
+        spec = c.spec = schema[c.column]
+        if spec.discrete:
+            if c.op not in ("=", "!="):
+                raise ConditionError(f"where {c}: {c.column!r} is categorical; only = and != apply")
+            if c.text == "":
+                c.matches = [None]
+                if c.op == "=" and spec.missing == 0:
+                    raise ConditionError(f"where {c}: impossible: {c.column!r} has no missing values")
+                continue
+            c.matches = [lv for lv in spec.levels + spec.other_levels if _same_level(lv, c.text)]
+            if c.op == "=" and not c.matches:
+                shown = ", ".join(map(str, spec.levels[:10])) + (", ..." if len(spec.levels) > 10 else "")
+                raise ConditionError(f"where {c}: impossible: {c.text!r} is not a level of {c.column!r} "
+                                     f"(levels: {shown})")
+            idx = [i for i, lv in enumerate(spec.levels) if _same_level(lv, c.text)]
+            if c.op == "=" and len(idx) == 1 and len(c.matches) == 1:
+                c.native = idx[0]
+            continue
+        try:
+            if spec.kind == "datetime":
+                import pandas as pd
+                ts = pd.Timestamp(c.text)
+                if ts.tzinfo is not None:
+                    ts = ts.tz_convert("UTC").tz_localize(None)
+                c.number = ts.value / 1e9
+            else:
+                c.number = float(c.text)
+        except ValueError:
+            raise ConditionError(f"where {c}: {c.text!r} is not a {'date' if spec.kind == 'datetime' else 'number'}") from None
+        lo, hi, x = spec.min, spec.max, c.number
+        impossible = ((c.op == ">" and x >= hi) or (c.op == ">=" and x > hi) or (c.op == "<" and x <= lo)
+                      or (c.op == "<=" and x < lo) or (c.op == "=" and not lo <= x <= hi)
+                      or (c.op == "=" and spec.kind == "integer" and not float(x).is_integer()))
+        if impossible:
+            raise ConditionError(f"where {c}: impossible: {c.column!r} is generated within [{_fmt(spec, lo)}, "
+                                 f"{_fmt(spec, hi)}]" + (" and is integer" if spec.kind == "integer" else ""))
+    return conds
+
+
+def _fmt(spec: ColumnSpec, x: float) -> str:
+    if spec.kind == "datetime":
+        import pandas as pd
+        return str(pd.Timestamp(x, unit="s"))
+    return f"{x:g}"
+
+
+def condition_mask(df, conds: list[Condition]) -> np.ndarray:
+    mask = np.ones(len(df), bool)
+    for c in conds:
+        s = df[c.column]
+        if c.spec.discrete:
+            hit = s.isna().to_numpy() if c.matches == [None] else s.isin([m for m in c.matches if m is not None]).to_numpy()
+            mask &= hit if c.op == "=" else ~hit
+            continue
+        if c.spec.kind == "datetime":
+            x = s.dt.tz_convert("UTC").dt.tz_localize(None) if c.spec.tz else s
+            v = (x.astype("datetime64[ns]").astype("int64") / 1e9).where(x.notna()).to_numpy(dtype=float)
+        else:
+            v = s.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            hit = {"=": v == c.number, "!=": v != c.number, ">": v > c.number, ">=": v >= c.number,
+                   "<": v < c.number, "<=": v <= c.number}[c.op]
+        mask &= hit  # comparisons with NaN (missing) are False, except !=
+    return mask
+
+
+# --------------------------------------------------------------------------------------- predictor
+class TableModel(Model):
+    """A trained table generator: ``sample(rows, where=..., seed=...)`` gives a pandas DataFrame with the
+    input's columns (identifiers left out), order and dtypes."""
+
+    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu", codec: TableCodec | None = None):
+        super().__init__(meta, path, device)
+        self.G = G.to(self.device).eval()
+        self.options = meta["options"]
+        self.codec = codec or TableCodec.from_json(meta["codec"])
+        self.cond = CondSampler(self.codec, None, meta["cond_freq"])
+
+    @classmethod
+    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "TableModel":
+        G = TableGenerator(**meta["nets"]["G"])
+        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        return cls(G, meta, path, device)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.codec.schema.output_order
+
+    @torch.no_grad()
+    def _generate(self, n: int, gen: torch.Generator, rng: np.random.Generator, native: Condition | None):
+        z = torch.randn(n, self.options["z_dim"], generator=gen)
+        if native is not None:
+            k = next(i for i, (c, _) in enumerate(self.codec.discrete) if self.codec.schema.columns[c].name == native.column)
+            cond = self.cond.vector(torch.full((n,), k), torch.full((n,), native.native))
+        else:
+            cond = self.cond.sample(n, gen)
+        raw = self.G(torch.cat([z, cond], 1).to(self.device)).float().cpu()
+        x = activate(raw, self.codec, 1.0, gen, hard=True).numpy()
+        if native is not None:   # the conditioned column takes the asked level: exact, not approximate
+            span = self.codec.discrete[k][1]
+            x[:, span.start:span.start + span.size] = 0.0
+            x[:, span.start + native.native] = 1.0
+        values = self.codec.inverse(x, seed=int(rng.integers(2**31 - 1)))
+        import pandas as pd
+        specs = {c.name: c for c in self.codec.schema.columns}
+        return pd.DataFrame({name: restore_column(specs[name], values[name]) for name in self.columns})
+
+    def sample(self, rows: int, where: str | list | None = None, seed: int = 0, batch: int = 50_000,
+               max_draws: int | None = None):
+        """``rows`` synthetic rows as a DataFrame; same seed, same rows.
+
+        ``where`` (e.g. ``"sex=F,age>40"``): every returned row satisfies every condition. A categorical
+        equality conditions the generator natively; the rest is met by batched rejection, drawing at
+        most ``max_draws`` rows (default max(200,000, 200 x rows)) before raising :class:`ConditionError`.
+        """
+        import pandas as pd
+
+        if not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 0:
+            raise ConfigError(f"rows must be a non-negative integer, got {rows!r}")
+        conds = resolve_conditions(parse_where(where), self.codec)
+        native = None
+        natives = [c for c in conds if c.native is not None]
+        if natives:  # condition on the rarest one; the others are checked by rejection
+            native = min(natives, key=lambda c: c.spec.counts[c.native])
+        rest = [c for c in conds if c is not native]
+        gen = torch.Generator().manual_seed(int(seed))
+        rng = np.random.default_rng(int(seed))
+        budget = max_draws if max_draws is not None else max(200_000, 200 * rows)
+        parts, have, drawn = [], 0, 0
+        while have < rows:
+            if drawn >= budget:
+                raise ConditionError(
+                    f"where {','.join(map(str, conds))}: too rare: {have} of {drawn:,} generated rows matched, "
+                    f"{rows} were asked for (raise max_draws, or relax the condition)")
+            rate = (have + 1) / (drawn + 1) if drawn else 1.0
+            if rest:
+                n = int(min(batch, budget - drawn, max(1000, math.ceil((rows - have) / rate * 1.2))))
+            else:
+                n = min(batch, rows - have)
+            df = self._generate(n, gen, rng, native)
+            drawn += n
+            if rest:
+                df = df[condition_mask(df, rest)]
+            parts.append(df)
+            have += len(df)
+        if not parts:
+            specs = {c.name: c for c in self.codec.schema.columns}
+            return pd.DataFrame({n: restore_column(specs[n], np.array([], dtype=float if specs[n].kind in NUMERIC
+                                                                        else object)) for n in self.columns})
+        return pd.concat(parts, ignore_index=True).iloc[:rows].reset_index(drop=True)
+
+
+TabularSynthesis.Predictor = TableModel
