@@ -127,6 +127,72 @@ def train_image(
             _print_outputs(out)
 
 
+@train_app.command("table")
+def train_table(
+    data: str = typer.Argument(..., help="CSV, TSV or Parquet file."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    target: Optional[str] = typer.Option(None, help="Column to predict (utility reports, preferred condition)."),
+    types: Optional[str] = typer.Option(None, help="Override inferred types: age=int,zip=categorical,id=drop "
+                                        "(int, float, categorical, bool, datetime, drop)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 3000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(500, help="Rows per step (a multiple of --pac)."),
+    pac: int = typer.Option(10, help="Rows the critic judges together (PacGAN)."),
+    z_dim: int = typer.Option(128, help="Noise size."),
+    max_levels: int = typer.Option(100, help="Modelled levels per categorical column; rarer ones share 'other'."),
+    lr_g: float = typer.Option(2e-4, help="Generator learning rate."),
+    lr_d: float = typer.Option(2e-4, help="Critic learning rate."),
+    precision: str = typer.Option("fp32", help="fp32 (default for tables: the networks are small), bf16 or auto."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads (1 is often fastest on a busy machine)."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(200, help="Score fidelity every N steps; the best model is kept."),
+    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
+    log_every: int = typer.Option(50, help="Log losses every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate the table, print column types and config."),
+) -> None:
+    """Train a synthetic-data generator on a table (conditional tabular GAN)."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 3000
+    kwargs = dict(data=data, target=target, types=types, steps=steps, minutes=minutes, batch=batch, pac=pac,
+                  z_dim=z_dim, max_levels=max_levels, lr_g=lr_g, lr_d=lr_d, precision=precision, device=device,
+                  threads=threads, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
+                  log_every=log_every)
+    with _user_errors():
+        if dry_run:
+            typer.echo(json.dumps(api.train("table", out=out, dry_run=True, **kwargs), indent=2))
+            return
+        api.train("table", out=out, overwrite=overwrite, progress=not quiet, **kwargs)
+        _print_outputs(out)
+
+
+@app.command()
+def report(real: Path = typer.Argument(..., help="The real table (CSV/Parquet)."),
+           synth: Path = typer.Argument(..., help="The synthetic table."),
+           output: Path = typer.Option(Path("report.json"), "-o", "--output", help="report.json (or .html)."),
+           target: Optional[str] = typer.Option(None, help="Column for train-synthetic-test-real utility."),
+           holdout: Optional[Path] = typer.Option(None, help="Real rows the generator never saw (default: 20% "
+                                                  "of REAL, stated in the report)."),
+           types: Optional[str] = typer.Option(None, help="Override inferred types, as for train table."),
+           seed: int = typer.Option(0)) -> None:
+    """Fidelity, detection, utility and privacy of a synthetic table against the real one."""
+    from .data.tables import read_table
+    from .metrics.tabular import report as table_report, write_report
+
+    with _user_errors():
+        r, s = read_table(real), read_table(synth)
+        result = table_report(r, s, target=target, types=types, seed=seed,
+                              holdout=read_table(holdout) if holdout else None)
+        typer.echo(f"fidelity {result['fidelity']['score']:.3f} (holdout {result['fidelity_of_holdout']:.3f})  "
+                   f"detection {result['detection']['score']:.3f}  "
+                   f"exact copies {result['privacy']['exact_copy_rate']['synthetic']:.2%}")
+        typer.echo(f"wrote {write_report(result, output, real=r, synth=s)}")
+
+
 @app.command()
 def resume(run: Path = typer.Argument(..., help="Run folder."),
            steps: Optional[int] = typer.Option(None, help="New total step budget."),
@@ -147,8 +213,11 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write one grid image here."),
            out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write single images into this folder."),
            nrow: Optional[int] = typer.Option(None, help="Images per grid row."),
-           device: str = typer.Option("cpu")) -> None:
-    """Generate images from a trained model."""
+           device: str = typer.Option("cpu"),
+           rows: Optional[int] = typer.Option(None, "--rows", help="Table models: rows to generate (-o synth.csv)."),
+           where: Optional[str] = typer.Option(None, "--where", help='Table models: conditions every row meets, '
+                                               'e.g. "sex=F,age>40".')) -> None:
+    """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
     from . import load, media
 
     with _user_errors():
@@ -157,6 +226,11 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
         if n <= 0:
             raise GanforgeError(f"--n must be positive, got {n}")
         m = load(model, device=device)
+        if m.task == "table":
+            _sample_table(m, rows, where, seed, output)
+            return
+        if rows is not None or where is not None:
+            raise GanforgeError(f"--rows and --where apply to table models; this is a {m.task!r} model")
         images = m.sample(n, seed=seed)
         if output is not None:
             media.save_image(output, media.grid(images, nrow=nrow))
@@ -165,6 +239,18 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
             for i, im in enumerate(images):
                 media.save_image(Path(out_dir) / f"{seed:04d}-{i:05d}.png", im)
             typer.echo(f"wrote {len(images)} images to {out_dir}")
+
+
+def _sample_table(m, rows: Optional[int], where: Optional[str], seed: int, output: Optional[Path]) -> None:
+    from .data.tables import write_table
+
+    if output is None:
+        raise GanforgeError("say where to write the rows: -o synth.csv (or .parquet)")
+    if rows is None or rows <= 0:
+        raise GanforgeError("say how many rows: --rows N (a positive number)")
+    df = m.sample(rows, where=where, seed=seed)
+    write_table(df, output)
+    typer.echo(f"wrote {len(df)} rows x {df.shape[1]} columns to {output}")
 
 
 @app.command()

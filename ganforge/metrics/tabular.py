@@ -337,5 +337,82 @@ def report(real, synth, *, target: str | None = None, holdout=None, types: Any =
     return out
 
 
-__all__ = ["fidelity", "column_shapes", "pair_trends", "detection", "utility", "privacy", "report",
+def write_report(result: dict[str, Any], path, real=None, synth=None):
+    """Write the report as JSON, or as a self-contained HTML page (pictures embedded) plus the JSON beside it."""
+    import json
+    from pathlib import Path
+
+    from ..fileio import write_bytes, write_json
+
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        write_json(path, result)
+        return path
+    write_json(path.with_suffix(".json"), result)
+    write_bytes(path, _html(result, real, synth).encode())
+    return path
+
+
+def _png(fig) -> str:
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _html(result: dict[str, Any], real, synth) -> str:
+    import html
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pics = []
+    if real is not None and synth is not None:
+        for name, kind in list(result["columns"].items())[:40]:
+            fig, ax = plt.subplots(figsize=(4, 2.6))
+            if kind == "numeric":
+                r, s = _numeric(real[name]), _numeric(synth[name])
+                r, s = r[~np.isnan(r)], s[~np.isnan(s)]
+                bins = np.histogram_bin_edges(np.r_[r, s], 30)
+                ax.hist(r, bins, alpha=0.5, density=True, label="real")
+                ax.hist(s, bins, alpha=0.5, density=True, label="synthetic")
+            else:
+                r, s = _labels(real[name]), _labels(synth[name])
+                levels, counts = np.unique(r, return_counts=True)
+                top = levels[np.argsort(-counts)[:15]]
+                x = np.arange(len(top))
+                ax.bar(x - 0.2, [np.mean(r == v) for v in top], 0.4, label="real")
+                ax.bar(x + 0.2, [np.mean(s == v) for v in top], 0.4, label="synthetic")
+                ax.set_xticks(x, [str(v)[:12] for v in top], rotation=60, fontsize=7)
+            ax.set_title(f"{name}  (shape {result['fidelity']['per_column'][name]:.3f})", fontsize=9)
+            ax.legend(fontsize=7)
+            pics.append(_png(fig))
+        nums = [n for n, k in result["columns"].items() if k == "numeric"][:PAIR_COLUMNS]
+        if len(nums) >= 2:
+            diff = np.array([[abs(_corr(_numeric(real[a]), _numeric(real[b])) - _corr(_numeric(synth[a]), _numeric(synth[b])))
+                              for b in nums] for a in nums])
+            fig, ax = plt.subplots(figsize=(1 + 0.4 * len(nums), 0.8 + 0.4 * len(nums)))
+            im = ax.imshow(diff, vmin=0, vmax=1, cmap="Reds")
+            ax.set_xticks(range(len(nums)), nums, rotation=60, fontsize=7)
+            ax.set_yticks(range(len(nums)), nums, fontsize=7)
+            ax.set_title("|correlation difference|", fontsize=9)
+            fig.colorbar(im)
+            pics.append(_png(fig))
+    f = result["fidelity"]
+    head = (f"<p>fidelity <b>{f['score']:.3f}</b> (column shapes {f['column_shapes']:.3f}, pair trends "
+            f"{f['pair_trends']:.3f}); a real holdout scores {result['fidelity_of_holdout']:.3f}.</p>")
+    body = "".join(f'<img src="{p}">' for p in pics)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>ganforge table report</title></head><body>"
+            f"<h1>Synthetic table report</h1>{head}{body}<h2>All figures</h2><pre>"
+            f"{html.escape(json.dumps(result, indent=2))}</pre></body></html>")
+
+
+__all__ = ["write_report", "fidelity", "column_shapes", "pair_trends", "detection", "utility", "privacy", "report",
            "independent_columns", "column_kinds", "ks_statistic", "tv_distance"]
