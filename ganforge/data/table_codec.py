@@ -185,7 +185,9 @@ def _fit_mixture(x: np.ndarray, max_modes: int, fit_rows: int, rng: np.random.Ge
     bgm = BayesianGaussianMixture(n_components=k, weight_concentration_prior_type="dirichlet_process",
                                   weight_concentration_prior=1e-3, max_iter=100, n_init=1,
                                   random_state=int(rng.integers(2**31 - 1)))
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(1):  # small fits: extra threads only spin-wait
         warnings.simplefilter("ignore", ConvergenceWarning)
         bgm.fit(sub.reshape(-1, 1))
     w = bgm.weights_

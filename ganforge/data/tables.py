@@ -169,6 +169,7 @@ class ColumnSpec:
     other_levels: list = field(default_factory=list)   # the "other" bucket: values and counts
     other_counts: list = field(default_factory=list)
     tz: str | None = None                  # timezone of a datetime column
+    resolution: float | None = None        # datetime: seconds of the coarsest unit every value is a multiple of
 
     @property
     def discrete(self) -> bool:
@@ -356,6 +357,9 @@ def infer_schema(df, types: Any = None, max_levels: int = MAX_LEVELS):
                     raise DataError(f"column {name!r}: no numeric values")
             if kind == "integer":
                 col = col.round()
+            if kind == "datetime":
+                secs = col.dropna().to_numpy()
+                spec.resolution = next((float(r) for r in (86400, 3600, 60, 1) if np.all(np.mod(secs, r) == 0)), None)
             spec.min, spec.max = float(col.min()), float(col.max())
             spec.missing = round(float(col.isna().mean()), 6)
             values[name] = col.to_numpy(dtype="float64")
@@ -402,13 +406,15 @@ def restore_column(spec: ColumnSpec, values: np.ndarray):
     pd = _pd()
     if spec.kind in NUMERIC:
         x = np.clip(values.astype("float64"), spec.min, spec.max)
-        if spec.kind in ("integer", "datetime"):
+        if spec.kind == "integer":
             x = np.round(x)
+        if spec.kind == "datetime" and spec.resolution:
+            x = np.round(x / spec.resolution) * spec.resolution
         if spec.kind == "datetime":
             s = pd.Series(pd.to_datetime(x, unit="s"))
             if spec.tz:
-                s = s.dt.tz_localize("UTC").dt.tz_convert(spec.tz)
-            return s
+                return s.dt.tz_localize("UTC").dt.tz_convert(spec.tz)
+            return _astype(s, spec.dtype, integral=False) if spec.dtype.startswith("datetime64") else s
         s = pd.Series(x)
         return _astype(s, spec.dtype, integral=spec.kind == "integer")
     s = pd.Series(values, dtype=object)

@@ -56,7 +56,14 @@ def _numeric(s) -> np.ndarray:
         return (s.astype("datetime64[ns]").astype("int64").astype("float64") / 1e9).where(s.notna()).to_numpy()
     if s.dtype.kind in "biuf":
         return s.astype("float64").to_numpy()
-    return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+    num = pd.to_numeric(s, errors="coerce")
+    if num.notna().sum() < 0.5 * s.notna().sum():  # dates written as text (e.g. read back from CSV)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dt = pd.to_datetime(s, errors="coerce", format="mixed")
+        if dt.notna().sum() > num.notna().sum():
+            return _numeric(dt)
+    return num.astype("float64").to_numpy()
 
 
 def _labels(s) -> np.ndarray:
@@ -198,6 +205,13 @@ class _Encoder:
         return np.concatenate(cols, 1)
 
 
+def _threads(n: int = 1):
+    """Limit OpenMP/BLAS threads of the scikit-learn models: on a busy machine, spin-waiting threads made
+    gradient-boosted trees on 2,000 rows 25x slower (12.7 s vs 0.57 s with one thread, measured here)."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(n)
+
+
 def _sub(df, n: int, seed: int):
     return df if len(df) <= n else df.sample(n=n, random_state=seed)
 
@@ -218,7 +232,7 @@ def detection(real, synth, kinds: dict[str, str] | None = None, seed: int = 0) -
     cv = StratifiedKFold(3, shuffle=True, random_state=seed)
     for label, model in (("logistic", LogisticRegression(max_iter=500)),
                          ("boosted_trees", HistGradientBoostingClassifier(max_iter=100, random_state=seed))):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _threads():
             warnings.simplefilter("ignore")
             aucs[label] = float(np.mean(cross_val_score(model, x, y, cv=cv, scoring="roc_auc")))
     worst = max(aucs.values())
@@ -254,7 +268,7 @@ def utility(train, synth, test, target: str, kinds: dict[str, str] | None = None
             if discrete and len(set(y)) < 2:
                 pred = np.full(len(yt), y[0] if len(y) else "", dtype=object)
             else:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _threads():
                     warnings.simplefilter("ignore")
                     pred = make().fit(x, y).predict(xt)
             if discrete:

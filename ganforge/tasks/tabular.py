@@ -385,6 +385,12 @@ def resolve_conditions(conds: list[Condition], codec: TableCodec) -> list[Condit
             if c.op == "=" and len(idx) == 1 and len(c.matches) == 1:
                 c.native = idx[0]
             continue
+        if c.text == "":
+            if c.op not in ("=", "!="):
+                raise ConditionError(f"where {c}: give a value to compare with")
+            if c.op == "=" and spec.missing == 0:
+                raise ConditionError(f"where {c}: impossible: {c.column!r} has no missing values")
+            continue
         try:
             if spec.kind == "datetime":
                 import pandas as pd
@@ -419,6 +425,10 @@ def condition_mask(df, conds: list[Condition]) -> np.ndarray:
         s = df[c.column]
         if c.spec.discrete:
             hit = s.isna().to_numpy() if c.matches == [None] else s.isin([m for m in c.matches if m is not None]).to_numpy()
+            mask &= hit if c.op == "=" else ~hit
+            continue
+        if c.number is None:  # "col=" / "col!=": missing / present
+            hit = s.isna().to_numpy()
             mask &= hit if c.op == "=" else ~hit
             continue
         if c.spec.kind == "datetime":
