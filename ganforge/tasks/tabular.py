@@ -11,7 +11,7 @@
   every one-hot span while training, an exact categorical draw (Gumbel-max) when sampling.
 - Marginal calibration (an addition to the paper): each numeric column's generated values go through
   the monotone map that takes the generator's quantiles (measured on 10,000 rows of its own) to the
-  training data's (101 quantiles, linear in between). Marginals then match closely while ranks, hence
+  training data's (101 quantiles, at most one per 20 rows on small tables; linear in between). Marginals then match closely while ranks, hence
   dependencies, are kept. The quantiles are aggregate statistics; no real row is stored.
 - Model selection: at every evaluation the EMA generator's rows are scored for fidelity against held-out
   real rows (:func:`ganforge.metrics.tabular.fidelity`); the best is kept as the model file.
@@ -47,7 +47,10 @@ from . import register
 log = logging.getLogger("ganforge.tasks.table")
 
 VALIDATION_MIN_ROWS = 1000   # below this, model selection scores against (a sample of) the training rows
-QUANTILES = np.linspace(0, 1, 101)
+def quantile_grid(rows: int) -> np.ndarray:
+    """Calibration quantiles: 101 on large tables, fewer on small ones (at most one per 20 rows), so that
+    the stored quantiles never amount to a list of the column's real values."""
+    return np.linspace(0, 1, int(min(101, max(11, rows // 20))))
 CALIBRATION_ROWS = 10_000
 
 
@@ -209,7 +212,8 @@ class TabularSynthesis(AdversarialTask):
         freq = [np.bincount(li, minlength=s.size).tolist() for li, (_, s) in zip(level_idx, self.codec.discrete)]
         self.cond = CondSampler(self.codec, level_idx, freq)
         kept = schema.output_order
-        self.real_quantiles = {c.name: np.nanquantile(train_values[c.name], QUANTILES).tolist()
+        grid = quantile_grid(len(train_rows))
+        self.real_quantiles = {c.name: np.nanquantile(train_values[c.name], grid).tolist()
                                for c in schema.columns if c.kind in NUMERIC} if opt.calibrate else {}
         ref_rows = val_rows if val_rows is not None else rng.permutation(train_rows)[:opt.eval_rows]
         self.reference = frame.iloc[ref_rows][kept].reset_index(drop=True)
@@ -290,7 +294,8 @@ class TabularSynthesis(AdversarialTask):
             for name, real_q in self.real_quantiles.items():
                 v = values[name][~np.isnan(values[name])]
                 if len(v) >= 100:
-                    calibration[name] = {"generated": np.quantile(v, QUANTILES).tolist(), "real": real_q}
+                    grid = np.linspace(0, 1, len(real_q))
+                    calibration[name] = {"generated": np.quantile(v, grid).tolist(), "real": real_q}
             model.meta["calibration"] = model.calibration = calibration
         return model
 
