@@ -161,6 +161,9 @@ def test_dataframe_input_and_types_through_the_api(tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["options"]["data"].startswith("DataFrame 300x7")
     assert set(model.sample(100)["age"]) <= set(df["age"])
+    level = int(df["age"].value_counts().index[0])     # a numeric level of a categorical column
+    s = model.sample(30, where=f"age={level}", seed=1)
+    assert s["age"].dtype == df["age"].dtype and (s["age"] == level).all()
 
 
 def test_cli_train_sample_where_and_report(tmp_path):
