@@ -170,6 +170,33 @@ def train_table(
         _print_outputs(out)
 
 
+@train_app.command("series")
+def train_series(
+    data: str = typer.Argument(..., help="Long CSV (series_id, time, feature..., [label]), .npy (N,T,F), .npz, "
+                               "or builtin:sines."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    length: Optional[int] = typer.Option(None, help="Truncate series to this many steps."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Series per step."),
+    hidden: int = typer.Option(64, help="GRU width."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or auto."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a time-series generator (recurrent conditional GAN)."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    with _user_errors():
+        api.train("series", out=out, overwrite=overwrite, progress=not quiet, data=data, length=length, steps=steps,
+                  minutes=minutes, batch=batch, hidden=hidden, precision=precision, threads=threads, seed=seed)
+        _print_outputs(out)
+
+
 @app.command()
 def report(real: Path = typer.Argument(..., help="The real table (CSV/Parquet)."),
            synth: Path = typer.Argument(..., help="The synthetic table."),
@@ -216,7 +243,8 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            device: str = typer.Option("cpu"),
            rows: Optional[int] = typer.Option(None, "--rows", help="Table models: rows to generate (-o synth.csv)."),
            where: Optional[str] = typer.Option(None, "--where", help='Table models: conditions every row meets, '
-                                               'e.g. "sex=F,age>40".')) -> None:
+                                               'e.g. "sex=F,age>40".'),
+           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series.")) -> None:
     """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
     from . import load, media
 
@@ -228,6 +256,9 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
         m = load(model, device=device)
         if m.task == "table":
             _sample_table(m, rows, where, seed, output)
+            return
+        if m.task == "series":
+            _sample_series(m, n, label, seed, output)
             return
         if rows is not None or where is not None:
             raise GanforgeError(f"--rows and --where apply to table models; this is a {m.task!r} model")
@@ -251,6 +282,22 @@ def _sample_table(m, rows: Optional[int], where: Optional[str], seed: int, outpu
     df = m.sample(rows, where=where, seed=seed)
     write_table(df, output)
     typer.echo(f"wrote {len(df)} rows x {df.shape[1]} columns to {output}")
+
+
+def _sample_series(m, n: int, label: Optional[str], seed: int, output: Optional[Path]) -> None:
+    from .data.tables import write_table
+
+    if output is None:
+        raise GanforgeError("say where to write the series: -o synth.csv (long format) or synth.npy")
+    if output.suffix == ".npy":
+        import numpy as np
+        from .fileio import atomic_path
+        x, _, _ = m.sample(n, label=label, seed=seed)
+        with atomic_path(output) as tmp:
+            np.save(tmp, x)
+    else:
+        write_table(m.sample_frame(n, label=label, seed=seed), output)
+    typer.echo(f"wrote {n} series to {output}")
 
 
 @app.command()

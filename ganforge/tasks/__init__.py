@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 from ..errors import ConfigError
 
 _TASKS: dict[str, type] = {}
-_BUILTIN = {"image": "ganforge.tasks.generate", "table": "ganforge.tasks.tabular"}
+_BUILTIN = {"image": "ganforge.tasks.generate", "table": "ganforge.tasks.tabular", "series": "ganforge.tasks.series"}
 T = TypeVar("T", bound=type)
 
 

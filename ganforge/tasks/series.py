@@ -1,0 +1,165 @@
+"""Synthetic time series: a recurrent conditional GAN (RCGAN class), fixed or variable length.
+
+The generator turns per-step noise (plus a label embedding) into a series with a GRU; the discriminator
+scores every step with a GRU and averages over each series' valid steps. Variable-length data: the length
+of each generated series is drawn from the real lengths (of its label), and steps past it are zero.
+Loss: non-saturating (RCGAN); gradient penalties are left out because a GRU's double backward is costly.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import losses
+from ..config import to_dict
+from ..data.series import load_series
+from ..engine import AdversarialTask, Phase
+from ..errors import ConfigError
+from ..nets.series import SeriesDiscriminator, SeriesGenerator
+from ..predictor import Model
+from . import register
+
+
+@dataclass
+class SeriesOptions:
+    data: str = "builtin:sines?n=2000"
+    length: int | None = None            # truncate series to this many steps
+    id_col: str = "series_id"
+    time_col: str = "time"
+    label_col: str | None = "label"
+    z_dim: int = 8
+    hidden: int = 64
+    layers: int = 2
+
+    def validate(self) -> None:
+        for name in ("z_dim", "hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.length is not None and self.length < 2:
+            raise ConfigError(f"length must be at least 2, got {self.length}")
+
+
+@register("series")
+class SeriesSynthesis(AdversarialTask):
+    Options = SeriesOptions
+
+    def __init__(self, options: SeriesOptions, data=None, seed: int = 0, progress=None):
+        options.validate()
+        self.options = opt = copy.deepcopy(options)
+        self.data = data if data is not None else load_series(opt.data, opt.length, opt.id_col, opt.time_col,
+                                                              opt.label_col)
+        d = self.data
+        classes = len(d.label_names)
+        torch.manual_seed(seed)
+        self.g_kwargs = dict(z_dim=opt.z_dim, features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers,
+                             classes=classes)
+        self.d_kwargs = dict(features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers, classes=classes)
+        self.modules = {"G": SeriesGenerator(**self.g_kwargs), "D": SeriesDiscriminator(**self.d_kwargs)}
+        self.phases = [Phase("D", "D", 1), Phase("G", "G", 1)]
+        self.meta_extra = {"scale": {"lo": d.lo, "hi": d.hi}, "features": d.features,
+                           "label_names": [str(v) for v in d.label_names], "length": int(d.x.shape[1]),
+                           "lengths": _length_table(d)}
+
+    def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, Any]:
+        idx = torch.randint(len(self.data), (batch,), generator=gen)
+        d = self.data
+        out = {"x": d.x[idx].to(device), "mask": d.mask[idx].to(device)}
+        out["labels"] = d.labels[idx].to(device) if d.labels is not None else None
+        return out
+
+    def loss(self, phase: str, batch: dict[str, Any], nets: dict[str, nn.Module], gen: torch.Generator):
+        G, D = nets["G"], nets["D"]
+        x, mask, labels = batch["x"], batch["mask"], batch["labels"]
+        z = torch.randn(x.shape[0], x.shape[1], self.options.z_dim, generator=gen).to(x.device)
+        if phase == "D":
+            with torch.no_grad():
+                fake = G(z, labels) * mask[..., None]
+            real_logits, fake_logits = D(x, mask, labels), D(fake, mask, labels)
+            return losses.d_loss("ns", real_logits, fake_logits), {"D/real": real_logits.detach().mean(),
+                                                                   "D/fake": fake_logits.detach().mean()}
+        if phase == "G":
+            fake = G(z, labels) * mask[..., None]
+            return losses.g_loss("ns", D(fake, mask, labels)), {}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def data_description(self) -> dict[str, Any]:
+        return self.data.describe()
+
+    def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        G = ema if ema is not None else raw["G"]
+        return {f"G.{k}": v for k, v in G.state_dict().items()}, \
+            {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}, **self.meta_extra}
+
+
+def _length_table(d) -> dict[str, list[int]]:
+    """Observed lengths per label ("*" for all), for drawing generated lengths."""
+    lengths = d.lengths.numpy()
+    table = {"*": lengths.tolist()}
+    if d.labels is not None:
+        for i, name in enumerate(d.label_names):
+            table[str(name)] = lengths[d.labels.numpy() == i].tolist()
+    return table
+
+
+class SeriesModel(Model):
+    """A trained series generator: ``sample(n, label=..., seed=...)`` -> (series [n, T, F] in the data's units,
+    lengths [n], labels [n] or None); ``sample_frame`` gives the long format."""
+
+    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(meta, path, device)
+        self.G = G.to(self.device).eval()
+
+    @classmethod
+    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "SeriesModel":
+        G = SeriesGenerator(**meta["nets"]["G"])
+        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        return cls(G, meta, path, device)
+
+    @torch.no_grad()
+    def sample(self, n: int, label: str | None = None, seed: int = 0):
+        names = self.meta["label_names"]
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator().manual_seed(seed)
+        if label is not None and not names:
+            raise ConfigError("this model was trained without labels; drop --label")
+        if label is not None and str(label) not in names:
+            raise ConfigError(f"label {label!r} is not one of {', '.join(names)}")
+        labels = None
+        if names:
+            labels = (np.full(n, names.index(str(label))) if label is not None else rng.integers(len(names), size=n))
+        T = self.meta["length"]
+        table = self.meta["lengths"]
+        if labels is None:
+            lengths = rng.choice(table["*"], size=n)
+        else:
+            lengths = np.array([rng.choice(table[names[i]]) for i in labels]) if n else np.zeros(0, int)
+        z = torch.randn(n, T, self.meta["options"]["z_dim"], generator=gen)
+        lab = torch.from_numpy(labels).long().to(self.device) if labels is not None else None
+        x = self.G(z.to(self.device), lab).float().cpu().numpy()
+        lo, hi = np.asarray(self.meta["scale"]["lo"]), np.asarray(self.meta["scale"]["hi"])
+        x = (np.clip(x, -1, 1) + 1) / 2 * (hi - lo) + lo
+        valid = np.arange(T)[None, :] < lengths[:, None]
+        x = np.where(valid[..., None], x, np.nan).astype(np.float32)
+        return x, lengths, (np.array(names, dtype=object)[labels] if labels is not None else None)
+
+    def sample_frame(self, n: int, label: str | None = None, seed: int = 0):
+        """Long format: series_id, time, feature..., [label]."""
+        import pandas as pd
+
+        x, lengths, labels = self.sample(n, label, seed)
+        valid = ~np.isnan(x[..., 0])
+        sid, t = np.nonzero(valid)
+        df = pd.DataFrame({"series_id": sid, "time": t})
+        for j, name in enumerate(self.meta["features"]):
+            df[name] = x[sid, t, j]
+        if labels is not None:
+            df["label"] = labels[sid]
+        return df
+
+
+SeriesSynthesis.Predictor = SeriesModel
