@@ -15,13 +15,9 @@ Figures are printed and appended, with machine facts and the command, to benchma
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +32,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from ganforge.config import RunConfig
 from ganforge.data.imageset import ImageSet
 from ganforge.engine import Trainer
-from ganforge.fileio import write_json
 from ganforge.tasks.generate import ImageGeneration, ImageOptions
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import RESULTS, append_result, cpu_model, machine_facts  # noqa: E402
+
 Z_DIM, WIDTH, N_IMAGES = 100, 64, 1024  # below 10k images, so the default config augments
 NEVER = 10**9  # log/eval/checkpoint interval that the timed steps never reach
 NOISY = 0.25  # a spread of round means above this marks the run as disturbed by other processes
@@ -217,50 +213,6 @@ def matmul_peak(dtype: torch.dtype, n: int, reps: int) -> float:
     return 2 * n**3 / best
 
 
-# ---------------------------------------------------------------- machine facts
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> dict[str, bool]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next((line for line in f if line.startswith("flags")), "").split())
-    except OSError:
-        flags = set()
-    return {k: k in flags for k in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")}
-
-
-def git_commit() -> tuple[str | None, bool | None]:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True)
-        return head.stdout.strip(), bool(dirty.stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        return None, None
-
-
-def append_result(path: Path, record: dict) -> None:
-    records = []
-    if path.exists():
-        try:
-            records = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            sys.exit(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix or move it, then run again")
-        if not isinstance(records, list):
-            sys.exit(f"{path}: expected a JSON list of records")
-    records.append(record)
-    write_json(path, records)
-
-
 # ---------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -370,13 +322,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"warning: rounds differ by more than {NOISY:.0%}: other processes were busy; trust the fastest "
               "rounds' ratio more, and a rerun on a quiet machine most")
 
-    commit, dirty = git_commit()
     record = {
-        "benchmark": "train_throughput",
-        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else " ".join(argv),
-        "git_commit": commit, "git_dirty": dirty, "torch": torch.__version__, "python": platform.python_version(),
-        "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cpus": os.cpu_count(), "threads": threads,
+        **machine_facts("train_throughput", argv),
+        "threads": threads,
         "loadavg_start": round(load_start[0], 2), "loadavg_end": round(os.getloadavg()[0], 2), "wall_s": round(wall, 1),
         "config": {"batch": args.batch, "size": args.size, "z_dim": Z_DIM, "width": WIDTH, "steps": steps,
                    "rounds": rounds, "quick": args.quick, "matmul_n": n_mm},
@@ -385,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_per_round_median": round(paired, 3), "ratio_fastest_rounds": round(best, 3), "noisy": noisy,
     }
     if not args.no_save:
-        append_result(args.results, record)
+        append_result(record, args.results)
         print(f"appended to {args.results}")
     return record
 
