@@ -419,18 +419,28 @@ app.add_typer(features_app, name="features")
 
 @features_app.command("train")
 def features_train(
-    data: str = typer.Option(..., "--data", help="Real images; labelled data trains a classifier."),
+    data: str = typer.Option(..., "--data", help="Real images; labelled data trains a classifier, "
+                                                 "unlabelled data a rotation-pretext encoder."),
     out: Path = typer.Option(..., "--out", help="Feature file to write (.safetensors)."),
-    size: Optional[int] = typer.Option(None, help="Input side (default: from the data, at most 64)."),
-    epochs: Optional[int] = typer.Option(None, help="Training epochs (default: by data size)."),
+    size: Optional[int] = typer.Option(None, help="Side the images are loaded at (default 32)."),
+    epochs: Optional[float] = typer.Option(None, help="Training epochs, fractions allowed (default: by data size)."),
+    minutes: Optional[float] = typer.Option(None, help="Stop after this much training time."),
+    test_data: Optional[str] = typer.Option(None, "--test-data", help="Held-out labelled images to report accuracy on."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads."),
+    seed: int = typer.Option(0),
 ) -> None:
     """Train a domain feature network on real data, for --features PATH."""
+    from rich.progress import Progress
+
     from .metrics.features import train_domain_features
 
-    with _user_errors():
-        kwargs = {k: v for k, v in dict(size=size, epochs=epochs).items() if v is not None}
-        result = train_domain_features(data, out, **kwargs)
-        typer.echo(f"wrote {out}" + (f"  ({result})" if result else ""))
+    with _user_errors(), Progress(transient=True) as bar:
+        task = bar.add_task("training features", total=None)
+        kwargs = {k: v for k, v in dict(size=size, epochs=epochs, minutes=minutes, test_data=test_data,
+                                        threads=threads).items() if v is not None}
+        result = train_domain_features(data, out, seed=seed, progress=lambda done, total: bar.update(
+            task, completed=done, total=total), **kwargs)
+    typer.echo(f"wrote {result.path}  ({result})")
 
 
 def main() -> None:

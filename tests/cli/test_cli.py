@@ -155,3 +155,13 @@ def test_devices_2_trains_data_parallel_from_the_command_line(tmp_path):
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 4 and last["kimg"] == pytest.approx(4 * 8 * 2 / 1000)  # two processes' images
     assert (out / "model.safetensors").is_file()
+
+
+def test_features_train_writes_a_feature_file_eval_can_use(tmp_path):
+    out = tmp_path / "feat.safetensors"
+    result = cli("features", "train", "--data", "builtin:shapes?n=96", "--out", out, "--size", "16",
+                 "--epochs", "0.5", "--threads", "1")
+    assert out.is_file() and "classifier" in result.output
+    report = cli("eval-folders", "builtin:shapes?n=64&seed=1", "builtin:shapes?n=64&seed=2", "--metrics", "kid",
+                 "--features", out, "--n", "64")
+    assert "kid" in report.output.lower()
