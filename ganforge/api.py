@@ -72,8 +72,12 @@ def train(task: str = "image", *, out: str | Path = "runs/run", overwrite: bool 
 
 
 def resume(run_dir: str | Path, *, steps: int | None = None, minutes: float | None = None, progress: bool = True,
-           callbacks: list[Callback] | None = None) -> Model:
-    """Continue a run from its newest checkpoint, optionally with a new step or time budget."""
+           callbacks: list[Callback] | None = None, data: Any = None) -> Model:
+    """Continue a run from its newest checkpoint, optionally with a new step or time budget.
+
+    ``data`` replaces the run's data source: the same data moved elsewhere, or the pandas DataFrame a
+    table run was trained on (config.json cannot hold a DataFrame, only its description).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no such run folder")
@@ -84,6 +88,8 @@ def resume(run_dir: str | Path, *, steps: int | None = None, minutes: float | No
     if steps is not None or minutes is not None:
         run.steps, run.minutes = steps, minutes
         save_run_config(run_dir / "config.json", task, run, options)
+    if data is not None:
+        options.data = data
     job = _build_task(task, run, options)
     config = {"task": task, "run": to_dict(run), "options": to_dict(job.options)}
     trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=config)

@@ -147,6 +147,12 @@ def train_table(
     threads: Optional[int] = typer.Option(None, help="CPU threads (1 is often fastest on a busy machine)."),
     seed: int = typer.Option(0),
     eval_every: int = typer.Option(200, help="Score fidelity every N steps; the best model is kept."),
+    patience: Optional[int] = typer.Option(10, help="Stop after N evaluations without a fidelity gain (0: never)."),
+    dp_epsilon: Optional[float] = typer.Option(None, "--dp-epsilon", help="Differential privacy: train the critic "
+                                               "with DP-SGD and stop when this epsilon is spent."),
+    dp_delta: Optional[float] = typer.Option(None, "--dp-delta", help="DP delta (default 1 / (10 x rows))."),
+    dp_noise: float = typer.Option(1.0, "--dp-noise", help="DP noise multiplier: more noise, more steps per epsilon."),
+    dp_max_grad_norm: float = typer.Option(1.0, "--dp-max-grad-norm", help="DP per-record gradient clip."),
     checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
     log_every: int = typer.Option(50, help="Log losses every N steps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
@@ -161,7 +167,8 @@ def train_table(
     kwargs = dict(data=data, target=target, types=types, steps=steps, minutes=minutes, batch=batch, pac=pac,
                   z_dim=z_dim, max_levels=max_levels, lr_g=lr_g, lr_d=lr_d, precision=precision, device=device,
                   threads=threads, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
-                  log_every=log_every)
+                  log_every=log_every, patience=patience or None, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
+                  dp_noise=dp_noise, dp_max_grad_norm=dp_max_grad_norm)
     with _user_errors():
         if dry_run:
             typer.echo(json.dumps(api.train("table", out=out, dry_run=True, **kwargs), indent=2))
@@ -250,7 +257,8 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
 
     with _user_errors():
         if output is None and out_dir is None:
-            raise GanforgeError("say where to write: -o grid.png or --out-dir DIR")
+            raise GanforgeError("say where to write: -o FILE (a grid image; synth.csv for table and series "
+                                "models) or --out-dir DIR")
         if n <= 0:
             raise GanforgeError(f"--n must be positive, got {n}")
         m = load(model, device=device)
@@ -324,15 +332,18 @@ def info(model: Path = typer.Argument(..., help="Model file or run folder."),
             typer.echo(json.dumps(meta, indent=2, sort_keys=True))
             return
         data = meta.get("data", {})
-        opts = meta.get("options", {})
         lines = [("task", meta.get("task")), ("ganforge", meta.get("ganforge_version")),
                  ("steps done", meta.get("step")), ("status", meta.get("status")),
                  ("training time", f"{meta.get('elapsed_s', 0) / 60:.1f} min"),
-                 ("data", f"{data.get('source')}  ({data.get('n')} images, {data.get('size')}px, "
-                          f"{data.get('channels')} ch)"),
+                 ("data", f"{data.get('source')}  ({_scalars(data, skip=('source', 'fingerprint'))})"),
                  ("fingerprint", data.get("fingerprint")),
-                 ("network", f"{opts.get('arch')}  z={opts.get('z_dim')} width={opts.get('width')} "
-                             f"loss={opts.get('loss')} augment={opts.get('augment')}")]
+                 ("options", _scalars(meta.get("options", {}), skip=("data", "types")))]
+        if meta.get("stopped_early"):
+            lines.append(("stopped early", meta["stopped_early"]["reason"]))
+        if meta.get("privacy"):
+            pv = meta["privacy"]
+            lines.append(("privacy", f"({pv['epsilon']}, {pv['delta']:.2g})-DP, {pv['steps']} critic steps, "
+                                     f"noise {pv['noise_multiplier']}, clip {pv['max_grad_norm']}"))
         run_dir = Path(model) if Path(model).is_dir() else None
         if run_dir is not None:
             found = checkpoint.list_checkpoints(run_dir / "checkpoints")
@@ -341,6 +352,12 @@ def info(model: Path = typer.Argument(..., help="Model file or run folder."),
         lines.append(("last metrics", "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())))
         for key, value in lines:
             typer.echo(f"{key:<14} {value}")
+
+
+def _scalars(fields: dict, skip: tuple[str, ...] = ()) -> str:
+    """``key=value`` for the plain (number, text, bool) fields of a metadata dict."""
+    return " ".join(f"{k}={v}" for k, v in fields.items()
+                    if k not in skip and v is not None and isinstance(v, (int, float, str, bool)) and len(str(v)) < 40)
 
 
 def _metric_progress():

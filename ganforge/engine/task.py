@@ -62,6 +62,11 @@ class AdversarialTask(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    def stop_reason(self) -> str | None:
+        """Why training should end before its step/time budget (early stopping, a privacy budget that
+        one more step would exceed), or None to go on. Checked before every step; keep it cheap."""
+        return None
+
     def callbacks(self) -> list["Callback"]:
         """Task-specific callbacks (sample grids, walks); rank 0 only."""
         return []

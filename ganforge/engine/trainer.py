@@ -58,6 +58,7 @@ class Trainer:
         self.last_record: dict[str, Any] = {}
         self.best: dict[str, Any] | None = None  # {"metric", "value", "step", "lower_is_better"}
         self.status = "new"
+        self.stopped_early: dict[str, Any] | None = None   # {"step", "reason"} when the task ended training
 
     # ----------------------------------------------------------------- progress
     def progress_total(self) -> float:
@@ -77,7 +78,15 @@ class Trainer:
     def _done(self) -> bool:
         if self.run.steps is not None and self.step >= self.run.steps:
             return True
-        return self.run.minutes is not None and self._elapsed_now() >= self.run.minutes * 60
+        if self.run.minutes is not None and self._elapsed_now() >= self.run.minutes * 60:
+            return True
+        reason = self.task.stop_reason()
+        if self.world > 1 and self.rt.any_true(bool(reason)):  # rank 0 alone may know (e.g. its evaluations)
+            reason = reason or "stopped by another process"
+        if reason and self.stopped_early is None:
+            self.stopped_early = {"step": self.step, "reason": reason}
+            log.info("stopping at step %d: %s", self.step, reason)
+        return bool(reason)
 
     # ----------------------------------------------------------------- setup
     def _setup(self) -> None:
@@ -315,7 +324,7 @@ class Trainer:
         meta = {"task": self.task.name, "ganforge_version": __version__, "config": self.config,
                 "data": self.task.data_description(), "step": self.step,
                 "elapsed_s": round(self._elapsed_now(), 2), "metrics": self.last_record, "status": self.status,
-                "best": self.best, **extra}
+                "best": self.best, "stopped_early": self.stopped_early, **extra}
         return artifact.save(path or self.run_dir / artifact.MODEL_FILE, tensors, meta)
 
 

@@ -77,6 +77,12 @@ class TableOptions:
     eval_rows: int = 2000                # rows generated (and real rows compared) per evaluation
     select: bool = True                  # keep the best-scoring model as model.safetensors
     calibrate: bool = True               # map each numeric column's generated quantiles onto the real ones
+    patience: int | None = 10            # stop after this many evaluations without a fidelity gain (None: never)
+    min_delta: float = 0.001             # the smallest fidelity gain that counts for patience
+    dp_epsilon: float | None = None      # differential privacy: DP-SGD on the critic until epsilon is spent
+    dp_delta: float | None = None        # default: 1 / (10 x training rows)
+    dp_noise: float = 1.0                # noise multiplier (sigma): more noise, more steps for the same epsilon
+    dp_max_grad_norm: float = 1.0        # per-record gradient clip
 
     def validate(self) -> None:
         if not isinstance(self.data, str):
@@ -94,6 +100,17 @@ class TableOptions:
             raise ConfigError("tau must be positive and gp_weight non-negative")
         if not self.gen_dims or not self.dis_dims or min(self.gen_dims + self.dis_dims) < 1:
             raise ConfigError("gen_dims and dis_dims must be non-empty lists of positive widths")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be a positive number of evaluations (or None), got {self.patience}")
+        if self.dp_epsilon is not None:
+            if self.dp_epsilon <= 0 or self.dp_noise <= 0 or self.dp_max_grad_norm <= 0:
+                raise ConfigError("dp_epsilon, dp_noise and dp_max_grad_norm must be positive")
+            if self.dp_delta is not None and not 0 < self.dp_delta < 1:
+                raise ConfigError(f"dp_delta must be in (0, 1), got {self.dp_delta}")
+
+    @property
+    def private(self) -> bool:
+        return self.dp_epsilon is not None
 
 
 # --------------------------------------------------------------------------------------- output heads
@@ -164,11 +181,15 @@ class CondSampler:
         return self.vector(col, level), col, level, rows
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        return self.sample_levels(n, gen)[0]
+
+    def sample_levels(self, n: int, gen: torch.Generator):
+        """(cond vectors, column, level) with levels in proportion to their real frequency."""
         if not self.k:
-            return torch.zeros(n, 0)
+            return torch.zeros(n, 0), None, None
         col = torch.randint(self.k, (n,), generator=gen)
         level = torch.multinomial(self.p_real[col], 1, generator=gen)[:, 0]
-        return self.vector(col, level)
+        return self.vector(col, level), col, level
 
     def cross_entropy(self, raw: torch.Tensor, col: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         logits = raw.float()[torch.arange(len(col)).unsqueeze(1), self.span_idx[col].to(raw.device)]
@@ -187,6 +208,10 @@ class TabularSynthesis(AdversarialTask):
 
     def __init__(self, options: TableOptions, data=None, seed: int = 0, progress=None):
         options.validate()
+        if data is None and isinstance(options.data, str) and options.data.startswith("DataFrame ") \
+                and not Path(options.data).exists():
+            raise ConfigError(f"this run was trained on a pandas DataFrame ({options.data}); continue it from Python "
+                              "with ganforge.resume(run, data=the_same_dataframe)")
         frame = read_table(options.data if data is None else data)
         source = options.data if isinstance(options.data, str) else f"DataFrame {frame.shape[0]}x{frame.shape[1]}"
         options = copy.copy(options)
@@ -211,6 +236,8 @@ class TabularSynthesis(AdversarialTask):
                      for c, _ in self.codec.discrete]
         freq = [np.bincount(li, minlength=s.size).tolist() for li, (_, s) in zip(level_idx, self.codec.discrete)]
         self.cond = CondSampler(self.codec, level_idx, freq)
+        self.row_levels = torch.from_numpy(np.stack(level_idx, 1)) if level_idx else None
+        self.privacy = self._private_setup(opt, len(train_rows)) if opt.private else None
         kept = schema.output_order
         grid = quantile_grid(len(train_rows))
         self.real_quantiles = {c.name: np.nanquantile(train_values[c.name], grid).tolist()
@@ -227,9 +254,43 @@ class TabularSynthesis(AdversarialTask):
         self.modules = {"G": TableGenerator(**self.g_kwargs), "D": TableCritic(**self.d_kwargs)}
         self.phases = [Phase("D", "D", 1), Phase("G", "G", 1)]
         self._warned_batch = False
+        self._early_stop: str | None = None
+
+    def _private_setup(self, opt: TableOptions, n: int):
+        """DP-SGD on the critic: one record per critic input, Poisson sampling, and no step of the run may
+        look at real rows outside the critic's private gradient (no calibration, no fidelity selection)."""
+        import torch.distributed as dist
+
+        from ..privacy import PrivacyAccount
+
+        if dist.is_available() and dist.is_initialized():
+            raise ConfigError("differential privacy runs in one process (--devices 1)")
+        if opt.pac != 1 or opt.calibrate or opt.select or opt.gp_weight:
+            log.info("differential privacy: pac=1 (one record per critic input), no gradient penalty, "
+                     "no marginal calibration and no model selection on real rows")
+        opt.pac, opt.calibrate, opt.select, opt.gp_weight, opt.patience = 1, False, False, 0.0, None
+        self.real_quantiles = {}
+        delta = opt.dp_delta if opt.dp_delta is not None else 1.0 / (10 * n)
+        return PrivacyAccount(sample_rate=1.0, noise=opt.dp_noise, delta=delta, max_grad_norm=opt.dp_max_grad_norm)
+
+    def stop_reason(self) -> str | None:
+        if self.privacy is not None and self.privacy.steps and \
+                self.privacy.epsilon(self.privacy.steps + 1) > self.options.dp_epsilon:
+            return (f"privacy budget spent: epsilon {self.privacy.epsilon():.3f} of {self.options.dp_epsilon} "
+                    f"(delta {self.privacy.delta:.2g}) after {self.privacy.steps} critic steps")
+        return self._early_stop
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"dp_steps": self.privacy.steps} if self.privacy is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.privacy is not None:
+            self.privacy.steps = int(state.get("dp_steps", 0))
 
     # ------------------------------------------------------------------ training
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        if self.privacy is not None:
+            return self._private_batch(batch, gen, device)
         pac = self.options.pac
         b = max(pac, batch // pac * pac)
         if b != batch and not self._warned_batch:
@@ -245,8 +306,60 @@ class TabularSynthesis(AdversarialTask):
             out.update(col=col, level=level)
         return out
 
+    def _private_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        """Real rows by Poisson sampling (rate batch / rows), each conditioned on one of its own levels;
+        the generator's conditions come from the level frequencies, never from this step's rows."""
+        from ..privacy import poisson_sample
+
+        n = len(self.X)
+        if self.privacy.sample_rate != min(1.0, batch / n):   # the batch size is known from the first step on
+            self.privacy.sample_rate = min(1.0, batch / n)
+            first = self.privacy.epsilon(self.privacy.steps + 1)
+            if first > self.options.dp_epsilon:
+                raise ConfigError(f"dp_epsilon={self.options.dp_epsilon} is less than one step costs ({first:.3g} at "
+                                  f"batch {batch} of {n} rows, noise {self.options.dp_noise}): raise --dp-noise or "
+                                  "--dp-epsilon, or lower --batch")
+        rows = poisson_sample(n, self.privacy.sample_rate, gen)
+        if self.cond.k:
+            col = torch.randint(self.cond.k, (len(rows),), generator=gen)
+            cond = self.cond.vector(col, self.row_levels[rows, col].long())
+        else:
+            cond = torch.zeros(len(rows), 0)
+        gcond, gcol, glevel = self.cond.sample_levels(batch, gen)
+        out = {"real": self.X[rows].to(device), "cond": cond.to(device), "gcond": gcond.to(device),
+               "expected": float(batch)}
+        if gcol is not None:
+            out.update(col=gcol, level=glevel)
+        return out
+
+    def _private_loss(self, phase: str, batch: dict, G: nn.Module, D: nn.Module, gen: torch.Generator):
+        """Non-saturating GAN loss; the critic's real-record term is DP-SGD (clipped, noised)."""
+        from ..privacy import private_gradient_loss
+
+        opt = self.options
+        gcond = batch["gcond"]
+        z = torch.randn(len(gcond), opt.z_dim, generator=gen).to(gcond.device)
+        if phase == "D":
+            with torch.no_grad():
+                fake = activate(G(torch.cat([z, gcond], 1)), self.codec, opt.tau, gen)
+            d_fake = D(torch.cat([fake.float(), gcond], 1)).float()
+            real_loss, clipped = private_gradient_loss(
+                D, torch.cat([batch["real"], batch["cond"]], 1), lambda logits: F.softplus(-logits.float()),
+                batch["expected"], opt.dp_max_grad_norm, opt.dp_noise, gen)
+            self.privacy.steps += 1
+            return real_loss + F.softplus(d_fake).mean(), {
+                "D/fake": d_fake.detach().mean(), "privacy/epsilon": self.privacy.epsilon(),
+                "privacy/clipped": clipped, "privacy/records": float(len(batch["real"]))}
+        raw = G(torch.cat([z, gcond], 1))
+        fake = activate(raw, self.codec, opt.tau, gen)
+        adv = F.softplus(-D(torch.cat([fake.float(), gcond], 1)).float()).mean()
+        ce = self.cond.cross_entropy(raw, batch["col"], batch["level"]) if "col" in batch else adv * 0
+        return adv + ce, {"G/cond_ce": ce.detach()}
+
     def loss(self, phase: str, batch: dict[str, torch.Tensor], nets: dict[str, nn.Module], gen: torch.Generator):
         G, D, opt = nets["G"], nets["D"], self.options
+        if self.privacy is not None:
+            return self._private_loss(phase, batch, G, D, gen)
         real, cond = batch["real"], batch["cond"]
         n = real.shape[0]
         z = torch.randn(n, opt.z_dim, generator=gen).to(real.device)
@@ -273,14 +386,15 @@ class TabularSynthesis(AdversarialTask):
         return self.data_info
 
     def callbacks(self) -> list[Callback]:
-        return [FidelitySelection(self)]
+        return [] if self.privacy is not None else [FidelitySelection(self)]
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
         G = ema if ema is not None else copy.deepcopy(raw["G"]).eval()
         tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
         return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs},
                          "codec": self.codec.to_json(), "cond_freq": self.cond.freq,
-                         "calibration": self.predictor(G).meta["calibration"]}
+                         "calibration": self.predictor(G).meta["calibration"],
+                         "privacy": self.privacy.describe() if self.privacy is not None else None}
 
     def predictor(self, G: nn.Module, step: int = 0) -> "TableModel":
         """A sampler for generator ``G`` (in eval mode), with its marginal calibration measured."""
@@ -310,6 +424,7 @@ class FidelitySelection(Callback):
     def __init__(self, task: TabularSynthesis):
         self.task = task
         self.kinds = {c.name: ("numeric" if c.kind in NUMERIC else "discrete") for c in task.codec.schema.columns}
+        self.leader: tuple[float, int] | None = None   # (fidelity, step) of the last gain of min_delta or more
 
     def on_eval(self, trainer, step: int) -> None:
         from ..metrics.tabular import fidelity
@@ -321,6 +436,18 @@ class FidelitySelection(Callback):
         trainer.log_record({f"eval/{k}": v for k, v in score.items()})
         if self.task.options.select:
             trainer.consider_best("eval/fidelity", score["score"], lower_is_better=False)
+        self._patience(trainer, step, score["score"])
+
+    def _patience(self, trainer, step: int, value: float) -> None:
+        opt = self.task.options
+        if self.leader is None and trainer.best and trainer.best.get("metric") == "eval/fidelity":
+            self.leader = (trainer.best["value"], trainer.best["step"])   # after a resume
+        if self.leader is None or value >= self.leader[0] + opt.min_delta:
+            self.leader = (value, step)
+        evals = (step - self.leader[1]) // max(trainer.run.eval_every, 1)
+        if opt.patience is not None and evals >= opt.patience:
+            self.task._early_stop = (f"early stop: fidelity has not gained {opt.min_delta} in {evals} evaluations "
+                                     f"(best {self.leader[0]:.4f} at step {self.leader[1]})")
 
     def on_end(self, trainer, status: str) -> None:
         from .. import artifact

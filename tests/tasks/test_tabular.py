@@ -192,3 +192,54 @@ def test_cli_train_sample_where_and_report(tmp_path):
     rep = json.loads((tmp_path / "report.json").read_text())
     assert {"fidelity", "detection", "utility", "privacy"} <= set(rep)
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+
+
+def test_private_training_spends_at_most_its_epsilon_and_says_so(tmp_path):
+    from ganforge.privacy import PrivacyAccount
+
+    model = ganforge.train("table", data=table(600), out=tmp_path / "dp", **dict(TINY, steps=400),
+                           dp_epsilon=2.0, dp_noise=1.5)
+    privacy = model.meta["privacy"]
+    assert privacy["epsilon"] <= 2.0 and privacy["steps"] == model.meta["step"] < 400
+    assert "privacy budget spent" in model.meta["stopped_early"]["reason"]
+    account = PrivacyAccount(privacy["sample_rate"], 1.5, privacy["delta"], 1.0)
+    assert account.epsilon(privacy["steps"] + 1) > 2.0 >= account.epsilon(privacy["steps"])
+    config = json.loads((tmp_path / "dp" / "config.json").read_text())["options"]
+    assert config["pac"] == 1 and config["calibrate"] is False and config["select"] is False
+    assert list(model.sample(50, seed=0).columns) == list(table(10).columns)
+
+
+def test_private_gradient_is_clipped_per_record_and_noised():
+    from ganforge.privacy import private_gradient_loss
+
+    net = torch.nn.Linear(3, 1, bias=False)
+    x = torch.tensor([[100.0, 0, 0], [0, 0.01, 0]])
+    loss, clipped = private_gradient_loss(net, x, lambda out: out, expected_n=2, max_grad_norm=1.0, noise=0.0,
+                                          gen=torch.Generator().manual_seed(0))
+    loss.backward()
+    # record 1's gradient (100, 0, 0) is clipped to norm 1; record 2's (0, 0.01, 0) is kept; sum / 2
+    assert torch.allclose(net.weight.grad, torch.tensor([[0.5, 0.005, 0.0]]), atol=1e-5) and clipped == 0.5
+    net.weight.grad = None
+    loss, _ = private_gradient_loss(net, x[:0], lambda out: out, 2, 1.0, 1.0, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert net.weight.grad.abs().sum() > 0          # noise even when no record was drawn
+
+
+def test_too_small_an_epsilon_is_refused_before_training(tmp_path):
+    with pytest.raises(ganforge.GanforgeError, match="less than one step costs"):
+        ganforge.train("table", data=table(300), out=tmp_path / "dp", **TINY, dp_epsilon=0.01)
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path):
+    model = ganforge.train("table", data=table(), out=tmp_path / "es", **dict(TINY, steps=2000, eval_every=20),
+                           patience=2, min_delta=0.5)
+    assert model.meta["step"] < 2000 and "early stop" in model.meta["stopped_early"]["reason"]
+
+
+def test_a_dataframe_run_resumes_with_its_dataframe_and_says_how_without_it(tmp_path):
+    df = table(400)
+    ganforge.train("table", data=df, out=tmp_path / "r", **dict(TINY, steps=40))
+    with pytest.raises(ganforge.GanforgeError, match="ganforge.resume"):
+        ganforge.resume(tmp_path / "r", steps=60, progress=False)
+    model = ganforge.resume(tmp_path / "r", steps=60, progress=False, data=df)
+    assert model.meta["step"] == 60
