@@ -163,5 +163,5 @@ def test_features_train_writes_a_feature_file_eval_can_use(tmp_path):
                  "--epochs", "0.5", "--threads", "1")
     assert out.is_file() and "classifier" in result.output
     report = cli("eval-folders", "builtin:shapes?n=64&seed=1", "builtin:shapes?n=64&seed=2", "--metrics", "kid",
-                 "--features", out, "--n", "64")
-    assert "kid" in report.output.lower()
+                 "--features", out, "--n", "64", "-o", tmp_path / "eval.json")
+    assert "kid" in report.output.lower() and (tmp_path / "eval.json").is_file()
