@@ -7,25 +7,41 @@ import torch.nn as nn
 
 
 class SeriesGenerator(nn.Module):
-    def __init__(self, z_dim: int, features: int, hidden: int = 64, layers: int = 2, classes: int = 0):
+    """Per-step noise (+ label) -> series. ``global_dim`` > 0 adds a per-series latent that sets the GRU's
+    initial state, so properties that hold for a whole series (frequency, level) need not be rebuilt from
+    per-step noise at every step."""
+
+    def __init__(self, z_dim: int, features: int, hidden: int = 64, layers: int = 2, classes: int = 0,
+                 global_dim: int = 0):
         super().__init__()
         self.embed = nn.Embedding(classes, hidden) if classes else None
         self.rnn = nn.GRU(z_dim + (hidden if classes else 0), hidden, layers, batch_first=True)
         self.out = nn.Linear(hidden, features)
+        self.global_dim, self.layers, self.hidden = global_dim, layers, hidden
+        self.init = nn.Linear(global_dim, layers * hidden) if global_dim else None
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, z_global: torch.Tensor | None = None
+                ) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(labels)[:, None, :].expand(-1, z.shape[1], -1)], 2)
-        h, _ = self.rnn(z)
+        h0 = None
+        if self.init is not None:
+            h0 = torch.tanh(self.init(z_global)).view(-1, self.layers, self.hidden).transpose(0, 1).contiguous()
+        h, _ = self.rnn(z, h0)
         return torch.tanh(self.out(h))
 
 
 class SeriesDiscriminator(nn.Module):
-    def __init__(self, features: int, hidden: int = 64, layers: int = 2, classes: int = 0):
+    """Judges every step with a GRU (both directions when ``bidirectional``, so that each step's verdict
+    sees the whole series) and averages the per-step logits over the valid steps."""
+
+    def __init__(self, features: int, hidden: int = 64, layers: int = 2, classes: int = 0,
+                 bidirectional: bool = False):
         super().__init__()
         self.embed = nn.Embedding(classes, hidden) if classes else None
-        self.rnn = nn.GRU(features + (hidden if classes else 0), hidden, layers, batch_first=True)
-        self.out = nn.Linear(hidden, 1)
+        self.rnn = nn.GRU(features + (hidden if classes else 0), hidden, layers, batch_first=True,
+                          bidirectional=bidirectional)
+        self.out = nn.Linear(hidden * (2 if bidirectional else 1), 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Mean per-step logit over the valid steps of each series: (N,)."""

@@ -33,13 +33,18 @@ class SeriesOptions:
     time_col: str = "time"
     label_col: str | None = "label"
     z_dim: int = 8
+    global_dim: int = 16                 # per-series latent (the GRU's initial state); 0: per-step noise only
     hidden: int = 64
     layers: int = 2
+    bidirectional: bool = True           # the discriminator reads each series both ways
+    moment_weight: float = 1.0           # generator term matching per-step mean and std to the real batch's
 
     def validate(self) -> None:
         for name in ("z_dim", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.global_dim < 0 or self.moment_weight < 0:
+            raise ConfigError("global_dim and moment_weight must not be negative")
         if self.length is not None and self.length < 2:
             raise ConfigError(f"length must be at least 2, got {self.length}")
 
@@ -57,8 +62,9 @@ class SeriesSynthesis(AdversarialTask):
         classes = len(d.label_names)
         torch.manual_seed(seed)
         self.g_kwargs = dict(z_dim=opt.z_dim, features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers,
-                             classes=classes)
-        self.d_kwargs = dict(features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers, classes=classes)
+                             classes=classes, global_dim=opt.global_dim)
+        self.d_kwargs = dict(features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers, classes=classes,
+                             bidirectional=opt.bidirectional)
         self.modules = {"G": SeriesGenerator(**self.g_kwargs), "D": SeriesDiscriminator(**self.d_kwargs)}
         self.phases = [Phase("D", "D", 1), Phase("G", "G", 1)]
         self.meta_extra = {"scale": {"lo": d.lo, "hi": d.hi}, "features": d.features,
@@ -76,15 +82,24 @@ class SeriesSynthesis(AdversarialTask):
         G, D = nets["G"], nets["D"]
         x, mask, labels = batch["x"], batch["mask"], batch["labels"]
         z = torch.randn(x.shape[0], x.shape[1], self.options.z_dim, generator=gen).to(x.device)
+        zg = torch.randn(x.shape[0], self.options.global_dim, generator=gen).to(x.device)
         if phase == "D":
             with torch.no_grad():
-                fake = G(z, labels) * mask[..., None]
+                fake = G(z, labels, zg) * mask[..., None]
             real_logits, fake_logits = D(x, mask, labels), D(fake, mask, labels)
             return losses.d_loss("ns", real_logits, fake_logits), {"D/real": real_logits.detach().mean(),
                                                                    "D/fake": fake_logits.detach().mean()}
         if phase == "G":
-            fake = G(z, labels) * mask[..., None]
-            return losses.g_loss("ns", D(fake, mask, labels)), {}
+            fake = G(z, labels, zg) * mask[..., None]
+            adv = losses.g_loss("ns", D(fake, mask, labels))
+            if not self.options.moment_weight:
+                return adv, {}
+            # TimeGAN's moment loss: per (step, feature) mean and std over the batch; padded steps are zero
+            # in both (the fake series take the real batch's lengths), so they cancel
+            f, r = fake.float(), x.float()
+            moments = (f.mean(0) - r.mean(0)).abs().mean() + \
+                ((f.var(0) + 1e-6).sqrt() - (r.var(0) + 1e-6).sqrt()).abs().mean()
+            return adv + self.options.moment_weight * moments, {"G/moments": moments.detach()}
         raise ValueError(f"unknown phase {phase!r}")
 
     def data_description(self) -> dict[str, Any]:
@@ -139,8 +154,9 @@ class SeriesModel(Model):
         else:
             lengths = np.array([rng.choice(table[names[i]]) for i in labels]) if n else np.zeros(0, int)
         z = torch.randn(n, T, self.meta["options"]["z_dim"], generator=gen)
+        zg = torch.randn(n, self.G.global_dim, generator=gen)
         lab = torch.from_numpy(labels).long().to(self.device) if labels is not None else None
-        x = self.G(z.to(self.device), lab).float().cpu().numpy()
+        x = self.G(z.to(self.device), lab, zg.to(self.device)).float().cpu().numpy()
         lo, hi = np.asarray(self.meta["scale"]["lo"]), np.asarray(self.meta["scale"]["hi"])
         x = (np.clip(x, -1, 1) + 1) / 2 * (hi - lo) + lo
         valid = np.arange(T)[None, :] < lengths[:, None]
