@@ -148,6 +148,7 @@ def train_table(
     seed: int = typer.Option(0),
     eval_every: int = typer.Option(200, help="Score fidelity every N steps; the best model is kept."),
     patience: Optional[int] = typer.Option(10, help="Stop after N evaluations without a fidelity gain (0: never)."),
+    min_delta: float = typer.Option(0.001, "--min-delta", help="The smallest fidelity gain that counts for --patience."),
     dp_epsilon: Optional[float] = typer.Option(None, "--dp-epsilon", help="Differential privacy: train the critic "
                                                "with DP-SGD and stop when this epsilon is spent."),
     dp_delta: Optional[float] = typer.Option(None, "--dp-delta", help="DP delta (default 1 / (10 x rows))."),
@@ -167,7 +168,7 @@ def train_table(
     kwargs = dict(data=data, target=target, types=types, steps=steps, minutes=minutes, batch=batch, pac=pac,
                   z_dim=z_dim, max_levels=max_levels, lr_g=lr_g, lr_d=lr_d, precision=precision, device=device,
                   threads=threads, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
-                  log_every=log_every, patience=patience or None, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
+                  log_every=log_every, patience=patience or None, min_delta=min_delta, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
                   dp_noise=dp_noise, dp_max_grad_norm=dp_max_grad_norm)
     with _user_errors():
         if dry_run:
