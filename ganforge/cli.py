@@ -206,20 +206,42 @@ def train_series(
 
 
 @app.command()
-def report(real: Path = typer.Argument(..., help="The real table (CSV/Parquet)."),
-           synth: Path = typer.Argument(..., help="The synthetic table."),
+def report(real: Path = typer.Argument(..., help="The real table (CSV/Parquet) or series (long CSV, .npy, .npz)."),
+           synth: Path = typer.Argument(..., help="The synthetic table or series."),
            output: Path = typer.Option(Path("report.json"), "-o", "--output", help="report.json (or .html)."),
-           target: Optional[str] = typer.Option(None, help="Column for train-synthetic-test-real utility."),
-           holdout: Optional[Path] = typer.Option(None, help="Real rows the generator never saw (default: 20% "
-                                                  "of REAL, stated in the report)."),
-           types: Optional[str] = typer.Option(None, help="Override inferred types, as for train table."),
+           kind: str = typer.Option("auto", help="table, series, or auto (series when the real file is .npy/.npz "
+                                    "or has series_id and time columns)."),
+           target: Optional[str] = typer.Option(None, help="Tables: column for train-synthetic-test-real utility."),
+           holdout: Optional[Path] = typer.Option(None, help="Tables: real rows the generator never saw (default: "
+                                                  "20% of REAL, stated in the report)."),
+           types: Optional[str] = typer.Option(None, help="Tables: override inferred types, as for train table."),
            seed: int = typer.Option(0)) -> None:
-    """Fidelity, detection, utility and privacy of a synthetic table against the real one."""
+    """Fidelity, detection, utility and privacy of a synthetic table (or the TimeGAN scores of synthetic
+    series) against the real data; .html adds pictures."""
     from .data.tables import read_table
-    from .metrics.tabular import report as table_report, write_report
 
     with _user_errors():
-        r, s = read_table(real), read_table(synth)
+        if kind not in ("auto", "table", "series"):
+            raise GanforgeError(f"--kind must be auto, table or series; got {kind!r}")
+        r = None
+        if kind == "auto":
+            r = None if real.suffix in (".npy", ".npz") else read_table(real)
+            kind = "series" if r is None or {"series_id", "time"} <= set(r.columns) else "table"
+        if kind == "series":
+            from .metrics.series import report_files, write_report as write_series_report
+
+            try:
+                result, r_arr, s_arr = report_files(str(real), str(synth), seed=seed)
+            except ValueError as e:
+                raise GanforgeError(str(e)) from None
+            typer.echo(f"discriminative {result['discriminative_score']:.3f}  predictive "
+                       f"{result['predictive_score']['synthetic']:.4f} (real {result['predictive_score']['real']:.4f})"
+                       f"  autocorrelation gap {result['autocorrelation_gap']:.4f}")
+            typer.echo(f"wrote {write_series_report(result, output, r_arr, s_arr)}")
+            return
+        from .metrics.tabular import report as table_report, write_report
+
+        r, s = (r if r is not None else read_table(real)), read_table(synth)
         result = table_report(r, s, target=target, types=types, seed=seed,
                               holdout=read_table(holdout) if holdout else None)
         typer.echo(f"fidelity {result['fidelity']['score']:.3f} (holdout {result['fidelity_of_holdout']:.3f})  "

@@ -118,3 +118,16 @@ def plot_curves(metrics_jsonl: str | Path, out: str | Path) -> Path | None:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return out
+
+
+def png_data_uri(fig) -> str:
+    """A matplotlib figure as a ``data:image/png`` URI (self-contained HTML reports); closes the figure."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

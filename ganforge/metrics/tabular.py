@@ -367,18 +367,6 @@ def write_report(result: dict[str, Any], path, real=None, synth=None):
     return path
 
 
-def _png(fig) -> str:
-    import base64
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def _html(result: dict[str, Any], real, synth) -> str:
     import html
     import json
@@ -386,6 +374,8 @@ def _html(result: dict[str, Any], real, synth) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ..media import png_data_uri
 
     pics = []
     if real is not None and synth is not None:
@@ -407,7 +397,7 @@ def _html(result: dict[str, Any], real, synth) -> str:
                 ax.set_xticks(x, [str(v)[:12] for v in top], rotation=60, fontsize=7)
             ax.set_title(f"{name}  (shape {result['fidelity']['per_column'][name]:.3f})", fontsize=9)
             ax.legend(fontsize=7)
-            pics.append(_png(fig))
+            pics.append(png_data_uri(fig))
         nums = [n for n, k in result["columns"].items() if k == "numeric"][:PAIR_COLUMNS]
         if len(nums) >= 2:
             diff = np.array([[abs(_corr(_numeric(real[a]), _numeric(real[b])) - _corr(_numeric(synth[a]), _numeric(synth[b])))
@@ -418,7 +408,7 @@ def _html(result: dict[str, Any], real, synth) -> str:
             ax.set_yticks(range(len(nums)), nums, fontsize=7)
             ax.set_title("|correlation difference|", fontsize=9)
             fig.colorbar(im)
-            pics.append(_png(fig))
+            pics.append(png_data_uri(fig))
     f = result["fidelity"]
     head = (f"<p>fidelity <b>{f['score']:.3f}</b> (column shapes {f['column_shapes']:.3f}, pair trends "
             f"{f['pair_trends']:.3f}); a real holdout scores {result['fidelity_of_holdout']:.3f}.</p>")

@@ -88,3 +88,21 @@ def test_cli_train_and_sample_series(tmp_path):
     r = run.invoke(app, ["sample", str(tmp_path / "run"), "--n", "3", "-o", str(tmp_path / "s.csv"),
                          "--label", "x"], catch_exceptions=False)
     assert r.exit_code == 1 and "without labels" in r.output
+
+
+def test_report_command_writes_scores_and_pictures_for_series(tmp_path, monkeypatch):
+    import ganforge.metrics.series as series_metrics
+
+    monkeypatch.setattr(series_metrics, "ITERATIONS", (60, 60))
+    real, synth = long_csv(tmp_path / "real.csv", n=30), long_csv(tmp_path / "synth.csv", n=30, seed=1)
+    r = CliRunner().invoke(app, ["report", str(real), str(synth), "-o", str(tmp_path / "rep.html")],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "discriminative" in r.output
+    page = (tmp_path / "rep.html").read_text()
+    assert page.count("data:image/png;base64") == 3          # two features + the autocorrelation plot
+    result = pd.read_json(tmp_path / "rep.json", typ="series")
+    assert result["series"]["cut_to_length"] == 8 and result["series"]["features"] == ["a", "b"]
+    np.save(tmp_path / "bad.npy", np.zeros((5, 8, 3)))
+    r = CliRunner().invoke(app, ["report", str(real), str(tmp_path / "bad.npy"), "--kind", "series"])
+    assert r.exit_code == 1 and "differ from the real ones" in r.output
