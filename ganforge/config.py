@@ -26,6 +26,7 @@ class RunConfig:
     out: str = "runs/run"
     steps: int | None = None          # stop after this many steps ...
     minutes: float | None = None      # ... or after this much training time (whichever comes first)
+    budget_clock: str = "wall"        # what "minutes" counts: wall time, or "cpu" time of the process (all threads)
     batch: int = 64                   # per process
     seed: int = 0
     precision: str = "auto"           # auto | bf16 | fp32 | fp16 (CUDA only)
@@ -57,6 +58,7 @@ class RunConfig:
         _positive(self, "threads", allow_none=True)
         _choice(self, "precision", ("auto", "bf16", "fp32", "fp16"))
         _choice(self, "device", ("auto", "cpu", "cuda"))
+        _choice(self, "budget_clock", ("wall", "cpu"))
         for name in ("lr_g", "lr_d", "ema_kimg"):
             _positive(self, name)
         for name in ("beta1", "beta2"):

@@ -53,6 +53,8 @@ class Trainer:
         self.config = config or {}
         self.step = 0
         self.elapsed = 0.0
+        # the budget's clock: wall time, or this process's CPU time (fair budgets on a shared machine)
+        self._clock = time.process_time if run.budget_clock == "cpu" else time.perf_counter
         self.lr_scale = 1.0
         self.divergences = 0
         self.last_record: dict[str, Any] = {}
@@ -73,7 +75,7 @@ class Trainer:
         return min(1.0, max(parts))
 
     def _elapsed_now(self) -> float:
-        return self.elapsed + (time.perf_counter() - self._t0 if getattr(self, "_t0", None) else 0.0)
+        return self.elapsed + (self._clock() - self._t0 if getattr(self, "_t0", None) else 0.0)
 
     def _done(self) -> bool:
         if self.run.steps is not None and self.step >= self.run.steps:
@@ -209,7 +211,7 @@ class Trainer:
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         t_log, step_log = time.perf_counter(), self.step
-        self._t0 = time.perf_counter()
+        self._t0 = self._clock()
         while not self._done():
             gen = step_generator(run.seed, self.rank, self.step)
             try:
@@ -287,7 +289,7 @@ class Trainer:
         self.divergences, self.elapsed = divergences, elapsed
         self.lr_scale *= 0.5
         self._apply_lr()
-        self._t0 = time.perf_counter()
+        self._t0 = self._clock()
         for cb in self.callbacks:
             cb.on_restore(self)
 

@@ -151,6 +151,21 @@ def test_time_budget_stops_training(tmp_path):
     assert trainer.step > 10 and 1.0 <= trainer.elapsed < 5.0
 
 
+class SleepEachStep(Callback):
+    def on_step(self, trainer):
+        import time
+        time.sleep(0.05)
+
+
+def test_a_cpu_clock_budget_does_not_count_waiting(tmp_path):
+    budget = dict(steps=None, minutes=0.01, checkpoint_every=10_000)   # 0.6 s
+    wall = Trainer(Ring(), run_config(tmp_path / "w", **budget), tmp_path / "w", [SleepEachStep()])
+    wall.fit()
+    cpu = Trainer(Ring(), run_config(tmp_path / "c", budget_clock="cpu", **budget), tmp_path / "c", [SleepEachStep()])
+    cpu.fit()
+    assert wall.step <= 13 and cpu.step > 2 * wall.step     # sleeping spends wall time, not CPU time
+
+
 def test_ema_trails_the_generator(tmp_path):
     trainer = Trainer(Ring(), run_config(tmp_path, steps=30, ema_kimg=100.0), tmp_path)
     trainer.fit()
