@@ -108,6 +108,7 @@ def array_image_set(
     class_names: Sequence[str] | None = None,
     limit: int | None = None,
     progress: Progress | None = None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     """An ImageSet from an image array (any layout and range above).
 
@@ -119,7 +120,11 @@ def array_image_set(
         labels = np.asarray(labels)
         if len(labels) != len(x):
             raise DataError(f"{source}: {len(x)} images but {len(labels)} labels")
-    if limit is not None:
+    pick = None
+    if limit is not None and sample_seed is not None and limit < len(x):
+        pick = np.sort(np.random.default_rng(sample_seed).permutation(len(x))[:limit])
+        x = x[pick]
+    elif limit is not None:
         x = x[:limit]
     n, h, w, c = x.shape
     if n == 0 or h == 0 or w == 0:
@@ -149,17 +154,19 @@ def array_image_set(
     y, names = None, None
     if labels is not None:
         if class_names is not None:
-            y, names = torch.as_tensor(labels[:n].astype(np.int64)), list(class_names)
+            kept = labels[pick] if pick is not None else labels[:n]
+            y, names = torch.as_tensor(kept.astype(np.int64)), list(class_names)
         else:
             # Classes come from all labels, not only the kept ones, so that ``limit`` keeps their meaning.
             y, names = labels_from_values(labels, len(labels), source)
-            y = y[:n].clone()  # do not keep the labels of dropped images alive
+            y = (y[torch.from_numpy(pick)] if pick is not None else y[:n]).clone()  # not the dropped ones' labels
     images = torch.from_numpy(buf).permute(0, 3, 1, 2).contiguous()
     return ImageSet(images, y, names, source, [])
 
 
 def read_array_file(
-    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None
+    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     """A .npy array, or a .npz with images under ``images``/``x``/``arr_0`` and optional ``labels``/``y``."""
     try:
@@ -167,7 +174,8 @@ def read_array_file(
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read array file {source}: {str(e).splitlines()[0] if str(e) else e!r}") from None
     if isinstance(loaded, np.ndarray):
-        return array_image_set(loaded, size, channels, source=source, limit=limit, progress=progress)
+        return array_image_set(loaded, size, channels, source=source, limit=limit, progress=progress,
+                               sample_seed=sample_seed)
     with loaded:
         keys = list(loaded.files)
         image_key = next((k for k in IMAGE_KEYS if k in keys), None)
@@ -179,4 +187,5 @@ def read_array_file(
             labels = loaded[label_key] if label_key else None
         except (ValueError, OSError, zipfile.BadZipFile) as e:
             raise DataError(f"cannot read array file {source}: {e}") from None
-    return array_image_set(arr, size, channels, source=source, labels=labels, limit=limit, progress=progress)
+    return array_image_set(arr, size, channels, source=source, labels=labels, limit=limit, progress=progress,
+                           sample_seed=sample_seed)

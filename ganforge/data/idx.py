@@ -70,7 +70,8 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def read_idx_images(
-    source: str, images_path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None
+    source: str, images_path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     """Images (N, H, W) or (N, H, W, C) from an IDX file, with labels from the matching labels file."""
     images = read_idx(images_path)
@@ -82,4 +83,5 @@ def read_idx_images(
         labels = read_idx(labels_path)
         if labels.ndim != 1 or len(labels) != len(images):
             raise DataError(f"{labels_path}: {labels.shape} labels do not match {len(images)} images in {images_path.name}")
-    return array_image_set(images, size, channels, source=source, labels=labels, limit=limit, progress=progress)
+    return array_image_set(images, size, channels, source=source, labels=labels, limit=limit, progress=progress,
+                           sample_seed=sample_seed)

@@ -204,19 +204,23 @@ def decode_many(
     limit: int | None,
     progress: Progress | None,
     skipped: list[tuple[str, str]],
+    sample_seed: int | None = None,
 ) -> tuple[torch.Tensor, list[int]]:
     """Decode items ``read(0..len(names)-1)`` into one uint8 NCHW tensor.
 
-    Returns the tensor and the indices of the items kept (at most ``limit``); failures go to
-    ``skipped``. With ``channels`` None the output is grey until the first colour image appears.
+    Returns the tensor and the indices of the items kept (at most ``limit``: the first ones, or with
+    ``sample_seed`` a seeded random choice, kept in their original order); failures go to ``skipped``.
+    With ``channels`` None the output is grey until the first colour image appears.
     """
     n = len(names)
+    order = range(n) if sample_seed is None or limit is None else np.random.default_rng(sample_seed).permutation(n)
     want = n if limit is None else min(limit, n)
     total = want
     step = max(1, total // 100)
     buf = np.empty((want, size, size, channels or 1), dtype=np.uint8)
     kept: list[int] = []
-    for i in range(n):
+    for count, i in enumerate(order):
+        i = int(i)
         if len(kept) >= want:
             break
         try:
@@ -236,12 +240,15 @@ def decode_many(
                 im = im.convert("RGB")
             buf[len(kept)] = np.frombuffer(im.tobytes(), dtype=np.uint8).reshape(size, size, -1)
             kept.append(i)
-        if progress is not None and (i + 1) % step == 0:
-            progress(min(i + 1, total), total)
+        if progress is not None and (count + 1) % step == 0:
+            progress(min(count + 1, total), total)
     if progress is not None:
         progress(total, total)
     if len(kept) < want:
         buf = buf[: len(kept)].copy()  # do not keep the unused tail alive
+    if order is not range(n) and kept:
+        by_index = np.argsort(kept)
+        buf, kept = buf[by_index], [kept[j] for j in by_index]
     return torch.from_numpy(buf).permute(0, 3, 1, 2).contiguous(), kept
 
 
@@ -255,10 +262,11 @@ def _image_set(
     progress: Progress | None,
     strip_common_root: bool,
     skipped: list[tuple[str, str]] | None = None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     labels, classes = class_labels(names, strip_common_root)
     skipped = [] if skipped is None else skipped
-    images, kept = decode_many(names, read, size, channels, limit, progress, skipped)
+    images, kept = decode_many(names, read, size, channels, limit, progress, skipped, sample_seed)
     if not kept:
         raise no_images_error(source, skipped)
     y = None if labels is None else torch.tensor([labels[i] for i in kept], dtype=torch.int64)
@@ -271,7 +279,8 @@ def _no_files_error(source: str, what: str) -> DataError:
 
 
 def read_folder(
-    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None
+    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     """Every image file below ``path`` (recursive, sorted by relative path)."""
     names: list[str] = []
@@ -283,7 +292,8 @@ def read_folder(
     if not names:
         raise _no_files_error(source, "folder")
     return _image_set(
-        source, names, lambda i: (path / names[i]).read_bytes(), size, channels, limit, progress, False
+        source, names, lambda i: (path / names[i]).read_bytes(), size, channels, limit, progress, False,
+        sample_seed=sample_seed,
     )
 
 
@@ -295,7 +305,8 @@ def read_image_file(
 
 
 def read_zip(
-    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None
+    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     """Image members of a zip archive, read in memory; a common root folder is ignored for labels."""
     try:
@@ -308,7 +319,8 @@ def read_zip(
         if not infos:
             raise _no_files_error(source, "zip archive")
         names = [i.filename for i in infos]
-        return _image_set(source, names, lambda i: zf.read(infos[i]), size, channels, limit, progress, True)
+        return _image_set(source, names, lambda i: zf.read(infos[i]), size, channels, limit, progress, True,
+                          sample_seed=sample_seed)
 
 
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
@@ -320,7 +332,8 @@ def _member_name(name: str) -> str:
 
 
 def read_tar(
-    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None
+    source: str, path: Path, size: int, channels: int | None, limit: int | None, progress: Progress | None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     """Image members of a tar archive (plain, gz, bz2 or xz), read in memory.
 
@@ -349,7 +362,8 @@ def read_tar(
             if not names:
                 raise _no_files_error(source, "tar archive")
             return _image_set(
-                source, names, lambda i: blobs[names[i]], size, channels, limit, progress, True, skipped
+                source, names, lambda i: blobs[names[i]], size, channels, limit, progress, True, skipped,
+                sample_seed=sample_seed,
             )
         with tarfile.open(path, "r:") as tf:
             members = {}
@@ -365,6 +379,6 @@ def read_tar(
                 fo = tf.extractfile(members[names[i]])
                 return fo.read() if fo is not None else b""
 
-            return _image_set(source, names, read, size, channels, limit, progress, True)
+            return _image_set(source, names, read, size, channels, limit, progress, True, sample_seed=sample_seed)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise DataError(f"cannot read tar archive {source}: {_short(e)}") from None

@@ -29,6 +29,7 @@ def load_images(
     channels: int | None = None,
     limit: int | None = None,
     progress: Progress | None = None,
+    sample_seed: int | None = None,
 ) -> ImageSet:
     """Load every image of ``source`` as one uint8 NCHW tensor of ``size`` x ``size`` images.
 
@@ -51,7 +52,8 @@ def load_images(
     Images are made grey or RGB (alpha composited on white, palettes expanded, 16-bit scaled by 1/257,
     EXIF orientation applied), centre-cropped to a square and resized (Lanczos down, bicubic up).
     ``channels`` None gives 1 when every image is grey, else 3. ``limit`` keeps the first N readable
-    images. ``progress(done, total)`` is called about every 1% of the items.
+    images, or with ``sample_seed`` a seeded random choice of N (kept in source order; built-in sets:
+    the first N). ``progress(done, total)`` is called about every 1% of the items.
 
     Unreadable files are skipped, logged once each on the ``ganforge.data`` logger and listed in
     ``ImageSet.skipped``. Raises DataError when the source is missing, unsupported or yields no image;
@@ -74,17 +76,17 @@ def load_images(
     if path.is_dir():
         idx_file = idx.find_images_file(path)
         if idx_file is not None:
-            return idx.read_idx_images(text, idx_file, size, channels, limit, progress)
-        return images.read_folder(text, path, size, channels, limit, progress)
+            return idx.read_idx_images(text, idx_file, size, channels, limit, progress, sample_seed)
+        return images.read_folder(text, path, size, channels, limit, progress, sample_seed)
     name = path.name.lower()
     if name.endswith(".zip"):
-        return images.read_zip(text, path, size, channels, limit, progress)
+        return images.read_zip(text, path, size, channels, limit, progress, sample_seed)
     if name.endswith(_TAR_SUFFIXES):
-        return images.read_tar(text, path, size, channels, limit, progress)
+        return images.read_tar(text, path, size, channels, limit, progress, sample_seed)
     if name.endswith((".npy", ".npz")):
-        return arrays.read_array_file(text, path, size, channels, limit, progress)
+        return arrays.read_array_file(text, path, size, channels, limit, progress, sample_seed)
     if idx.is_idx_images_name(path.name):
-        return idx.read_idx_images(text, path, size, channels, limit, progress)
+        return idx.read_idx_images(text, path, size, channels, limit, progress, sample_seed)
     if images.is_image_name(path.name):
         return images.read_image_file(text, path, size, channels, progress)
     raise DataError(

@@ -81,8 +81,10 @@ def from_model(model: Any, n: int, seed: int = 0, batch: int = 250) -> Images:
                    "step": model.meta.get("step")}, n, batches)
 
 
-def from_data(source: Any, size: int, n: int | None = None, channels: int | None = None) -> Images:
-    """Images of a data source (loaded at ``size``), an ImageSet, or a uint8 array/tensor."""
+def from_data(source: Any, size: int, n: int | None = None, channels: int | None = None, seed: int = 0) -> Images:
+    """Images of a data source (loaded at ``size``), an ImageSet, or a uint8 array/tensor. From a source
+    with more than ``n`` images, a random choice of ``n`` (fixed by ``seed``): the first ``n`` of a folder
+    sorted by class would hold only the first classes."""
     from ..data import ImageSet, load_images
     from .features.extractor import as_nchw_uint8
 
@@ -91,10 +93,14 @@ def from_data(source: Any, size: int, n: int | None = None, channels: int | None
         desc: dict[str, Any] = {"kind": "array", "n": int(x.shape[0])}
         labels = None
     else:
-        data = source if isinstance(source, ImageSet) else load_images(source, size, channels=channels, limit=n)
+        data = source if isinstance(source, ImageSet) else \
+            load_images(source, size, channels=channels, limit=n, sample_seed=seed)
         x, labels = data.images[:n], (None if data.labels is None else np.asarray(data.labels[:n]))
         desc = {"kind": "data", **data.describe()}
         desc["n"] = int(x.shape[0])
+        if n is not None and not isinstance(source, ImageSet):
+            desc["subset"] = f"random choice of at most {n}, seed {seed}"
+
     return Images(desc, int(x.shape[0]), lambda: (x[i:i + 500] for i in range(0, len(x), 500)), labels, x)
 
 
@@ -123,7 +129,7 @@ def evaluate(fake: Any, real: Any, metrics: str | tuple[str, ...] = DEFAULT_METR
     extractor = features if hasattr(features, "extract") else resolve_features(features, weights, device)
     model_size = getattr(getattr(fake, "options", None), "size", None)
     size = size or model_size or min(128, extractor.input_size)
-    fake_images = from_model(fake, n, seed) if hasattr(fake, "generate") else from_data(fake, size, n)
+    fake_images = from_model(fake, n, seed) if hasattr(fake, "generate") else from_data(fake, size, n, seed=seed)
     want_logits = bool({"is", "cas"} & set(names))
     if want_logits and extractor.num_classes is None:
         raise ConfigError(f"metrics is/cas need a classifier feature network; {extractor.name} has no class logits")
@@ -137,7 +143,7 @@ def evaluate(fake: Any, real: Any, metrics: str | tuple[str, ...] = DEFAULT_METR
         else:
             if real is None:
                 raise ConfigError(f"metrics {', '.join(names)} need real data (--data)")
-            real_images = from_data(real, size, n_real or n)
+            real_images = from_data(real, size, n_real or n, seed=seed)
             real_f, _ = _features(extractor, real_images, False, "real", progress)
             real_desc = real_images.describe
     scores: dict[str, float] = {}

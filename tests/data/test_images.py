@@ -287,6 +287,24 @@ def test_folder_class_rule(tmp_path):
     assert load_images(tmp_path / "two", 4).labels is None
 
 
+def test_a_limit_with_a_sample_seed_is_a_random_choice_in_source_order(tmp_path):
+    for c, cls in enumerate(("a", "b", "c", "d")):
+        for i in range(10):
+            save(tmp_path / "f" / cls / f"{i}.png", grey(10 * c + i))
+    first = load_images(tmp_path / "f", 4, limit=8)
+    assert set(first.labels.tolist()) == {0}                        # sorted by class: one class only
+    picked = load_images(tmp_path / "f", 4, limit=8, sample_seed=0)
+    values = picked.images[:, 0, 0, 0].tolist()
+    assert len(set(picked.labels.tolist())) >= 3 and values == sorted(values)
+    assert picked.labels.tolist() == [v // 10 for v in values]       # labels follow their images
+    assert torch.equal(load_images(tmp_path / "f", 4, limit=8, sample_seed=0).images, picked.images)
+    arr = np.arange(40, dtype=np.uint8).reshape(40, 1, 1).repeat(4, 1).repeat(4, 2)
+    np.savez(tmp_path / "a.npz", x=arr, y=np.arange(40) // 10)
+    sub = load_images(tmp_path / "a.npz", 4, limit=8, sample_seed=0)
+    assert sub.labels.tolist() == [int(v) // 10 for v in sub.images[:, 0, 0, 0].tolist()]
+    assert len(set(sub.labels.tolist())) >= 3
+
+
 def test_hidden_files_and_other_extensions_are_ignored(tmp_path):
     save(tmp_path / "A.PNG", grey(9))
     (tmp_path / "notes.txt").write_text("not an image")

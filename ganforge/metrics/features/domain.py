@@ -119,7 +119,7 @@ def _load(data, size: int | None, channels: int | None, limit: int | None, role:
         if channels is not None and data.channels != channels:
             raise ConfigError(f"{role}: the ImageSet has {data.channels} channels, the network takes {channels}")
         return data
-    return load_images(data, size or 32, channels=channels, limit=limit)
+    return load_images(data, size or 32, channels=channels, limit=limit, sample_seed=0)
 
 
 def _shift_and_flip(x: torch.Tensor, gen: torch.Generator, max_shift: int, flip: bool) -> torch.Tensor:
