@@ -118,16 +118,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-save", action="store_true", help="do not append to the results file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    load_start = os.getloadavg()[0]
     names = list(RECIPES) if args.dataset == "all" else [args.dataset]
-    results = {name: run_dataset(name, args) for name in names}
+    results, record = {}, {}
+    for name in names:   # one record per data set, appended as soon as it is done
+        load_start = os.getloadavg()[0]
+        results[name] = run_dataset(name, args)
+        record = machine_facts("eval_baselines", argv)
+        record.update({"loadavg_start": round(load_start, 2), "loadavg_end": round(os.getloadavg()[0], 2),
+                       "results": {name: results[name]}})
+        if not args.no_save:
+            append_result(record, args.results)
+            print(f"appended to {args.results}")
     print(table(results))
-    record = machine_facts("eval_baselines", argv)
-    record.update({"loadavg_start": round(load_start, 2), "loadavg_end": round(os.getloadavg()[0], 2),
-                   "results": results})
-    if not args.no_save:
-        append_result(record, args.results)
-        print(f"appended to {args.results}")
     return record
 
 
