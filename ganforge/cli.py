@@ -105,6 +105,10 @@ def train_image(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+    conditional: bool = typer.Option(False, "--conditional", help="Class-conditional: labels from class "
+                                     "subfolders, IDX label files or a file,label CSV given as --data."),
+    cond_mode: str = typer.Option("projection", help="With --conditional: projection (discriminator) or acgan "
+                                  "(auxiliary classifier)."),
 ) -> None:
     """Train an image generator on your own images."""
     from . import api
@@ -117,6 +121,8 @@ def train_image(
                   threads=threads, compile=compile, seed=seed, eval_every=eval_every,
                   checkpoint_every=checkpoint_every, log_every=log_every, metrics=metrics, eval_n=eval_n,
                   features=features, weights=weights)
+    if conditional:
+        kwargs.update(conditional=True, cond_mode=cond_mode)
     with _user_errors():
         if dry_run:
             typer.echo(json.dumps(api.train("image", out=out, dry_run=True, **kwargs), indent=2))
@@ -244,7 +250,9 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            rows: Optional[int] = typer.Option(None, "--rows", help="Table models: rows to generate (-o synth.csv)."),
            where: Optional[str] = typer.Option(None, "--where", help='Table models: conditions every row meets, '
                                                'e.g. "sex=F,age>40".'),
-           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series.")) -> None:
+           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series."),
+           cls: Optional[str] = typer.Option(None, "--class", help="Conditional image models: the class of every "
+                                             "image (name or index).")) -> None:
     """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
     from . import load, media
 
@@ -262,7 +270,7 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
             return
         if rows is not None or where is not None:
             raise GanforgeError(f"--rows and --where apply to table models; this is a {m.task!r} model")
-        images = m.sample(n, seed=seed)
+        images = m.sample(n, seed=seed) if cls is None else m.sample(n, seed=seed, classes=cls)
         if output is not None:
             media.save_image(output, media.grid(images, nrow=nrow))
             typer.echo(f"wrote {output}")
