@@ -342,7 +342,7 @@ def invert(model, images, *, classes=None, steps: int = 300, lr: float = 0.05, f
         raise ConfigError(f"images of shape {tuple(target_u8.shape[1:])}; this model makes "
                           f"{(model.options.channels, model.options.size, model.options.size)}")
     for note in notes:
-        log.info(note)
+        log.debug(note)
     device = model.device
     target = _to_float(target_u8).to(device)
     n = len(target)
