@@ -352,7 +352,10 @@ class EvalMetrics(Callback):
         if self.extractor is None:
             self.extractor = resolve_features(opt.features, opt.weights, str(trainer.device))
         G = standing_stats(trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"], opt.z_dim)
-        model = ImageGenerator(G, {"options": to_dict(opt), "step": step}, device=trainer.device)
+        meta = {"options": to_dict(opt), "step": step}
+        if self.task.class_names:
+            meta["classes"] = list(self.task.class_names)
+        model = ImageGenerator(G, meta, device=trainer.device)
         report = evaluate(model, self.task.data, self.names, n=opt.eval_n, features=self.extractor,
                           real_stats=self.real_cache, seed=0)
         self.real_cache = report.get("real_cache")

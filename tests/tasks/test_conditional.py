@@ -112,8 +112,10 @@ def test_sample_grid_has_one_row_per_class(model):
 def test_acgan_variant_and_resnet_train(folder, tmp_path):
     m = ganforge.train("image", data=str(folder), out=tmp_path / "ac", **dict(TINY, cond_mode="acgan"))
     assert m.meta["nets"]["D"]["cond"] == "acgan" and m.D(torch.zeros(3, 1, 16, 16)).shape == (3, 3)
-    r = ganforge.train("image", data=str(folder), out=tmp_path / "rn", **dict(TINY, arch="resnet", steps=2))
+    r = ganforge.train("image", data=str(folder), out=tmp_path / "rn", **dict(TINY, arch="resnet", steps=2,
+                                                                              metrics="kid", features="pixels", eval_n=8))
     assert r.sample(2, classes="cat").shape == (2, 16, 16, 1)
+    assert "eval/kid" in (tmp_path / "rn" / "metrics.jsonl").read_text()
 
 
 def test_conditional_bad_inputs(tmp_path, folder):
