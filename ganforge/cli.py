@@ -584,6 +584,7 @@ def directions(model: Path = typer.Argument(..., help="Image model file or run f
                method: str = typer.Option("pca", help="pca (unsupervised, GANSpace-style) or classifier "
                                           "(supervised, InterFaceGAN-style: needs --features)."),
                k: int = typer.Option(10, help="pca: number of components (pc0..)."),
+               space: str = typer.Option("activations", help="pca: of G's first activations (GANSpace) or of z."),
                n: int = typer.Option(2000, "--n", help="Samples to compute them from."),
                features: Optional[str] = typer.Option(None, help="classifier: a domain feature file trained on "
                                                       "labelled data; its classes name the directions."),
@@ -596,7 +597,7 @@ def directions(model: Path = typer.Argument(..., help="Image model file or run f
     with _user_errors():
         m = _image_model(model)
         if method == "pca":
-            d = latent.pca_directions(m, k=k, n=n, seed=seed)
+            d = latent.pca_directions(m, k=k, n=n, seed=seed, space=space)
         elif method == "classifier":
             if features is None:
                 raise GanforgeError("--method classifier needs --features FILE (a domain classifier)")
@@ -623,6 +624,20 @@ def _directions_preview(m, d, path: Path, seed: int) -> None:
     y = m.labels(len(zs), 0) if m.conditional else None
     media.save_image(path, media.upscale(media.grid(m.generate(zs, y=y), nrow=len(strengths)),
                                          max(1, 64 // m.options.size)))
+
+
+@app.command()
+def encoder(model: Path = typer.Argument(..., help="Image model file or run folder."),
+            output: Path = typer.Option(..., "-o", "--output", help="Encoder file to write (.safetensors)."),
+            steps: int = typer.Option(1000, help="Training steps on the model's own samples."),
+            batch: int = typer.Option(64), seed: int = typer.Option(0)) -> None:
+    """Train an encoder image -> z (and class) on the model's samples, to start 'invert --encoder' from."""
+    from . import latent
+
+    with _user_errors():
+        m = _image_model(model)
+        latent.train_encoder(m, output, steps=steps, batch=batch, seed=seed)
+        typer.echo(f"wrote {output}")
 
 
 @app.command()

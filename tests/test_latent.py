@@ -182,5 +182,10 @@ def test_cli_walk_invert_directions_edit(cond_model, tmp_path):
     assert r.exit_code == 0, r.output
     r = run("edit", model, "--latent", tmp_path / "three.safetensors", "--to-class", "eleven", "-o", tmp_path / "x.png")
     assert r.exit_code == 1 and "unknown class 'eleven'" in r.output
+    r = run("encoder", model, "--steps", "3", "--batch", "4", "-o", tmp_path / "enc.safetensors")
+    assert r.exit_code == 0, r.output
+    r = run("invert", model, "--image", tmp_path / "three.png", "--encoder", tmp_path / "enc.safetensors", "--steps",
+            "2", "-o", tmp_path / "t2.safetensors")
+    assert r.exit_code == 0, r.output
     r = run("arithmetic", model, "--a", "1,2", "--b", "3", "--c", "4-6", "--class", "1", "-o", tmp_path / "a.png")
     assert r.exit_code == 0 and Image.open(tmp_path / "a.png").size[0] > 4 * 16, r.output
