@@ -18,7 +18,6 @@ and plain tensors, so the same call works from each front door.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
