@@ -282,7 +282,8 @@ def load_target(image, model, resize: bool = True) -> tuple[torch.Tensor, list[s
         if not resize:
             raise ConfigError(f"{name} is {im.size[0]}x{im.size[1]}, the model makes {size}x{size} images "
                               "(allow resizing to centre-crop and resize it)")
-        notes.append(f"{name}: {im.size[0]}x{im.size[1]} centre-cropped and resized to {size}x{size}")
+        how = "resized" if im.size[0] == im.size[1] else "centre-cropped and resized"
+        notes.append(f"{name}: {im.size[0]}x{im.size[1]} {how} to {size}x{size}")
         im = fit_square(im, size)
     have = 1 if im.mode == "L" else 3
     if have != channels:
