@@ -111,23 +111,35 @@ def _image_reason(name: str) -> str | None:
     return None if is_image_name(PurePosixPath(name).name) else "not an image file (by its extension)"
 
 
-def _preview_grid(images: np.ndarray, path: Path, n: int = 32) -> None:
+def _preview_grid(images: np.ndarray, path: Path) -> None:
     from .. import media
-    media.save_image(path, media.grid(images[:n], nrow=8))
+    media.save_image(path, media.grid(images))
 
 
-def summarize_images(source: str, folder: Path, skipped_before: list[list[str]]) -> dict[str, Any]:
+def summarize_images(source: str, folder: Path, skipped_before: list[list[str]], prefix: str = "") -> dict[str, Any]:
     from .. import media
     from ..data import load_images
 
     data = load_images(source, PREVIEW_SIZE)
     sizes = _original_sizes(Path(source)) if not source.startswith("builtin:") else {}
     x = data.images
-    _preview_grid(media.to_uint8(x[:32].float() / 127.5 - 1), folder / "preview.png")
-    skipped = list(skipped_before) + [[n, r] for n, r in data.skipped]
+    _preview_grid(media.to_uint8(_spread(x, data.labels, 36).float() / 127.5 - 1), folder / "preview.png")
+    skipped = list(skipped_before) + [[prefix + n, r] for n, r in data.skipped]  # named as in the upload
     return {"count": len(data), "channels": data.channels, "sizes": sizes,
             "classes": data.class_names or [], "class_counts": _class_counts(data),
             "skipped": skipped[:200], "skipped_count": len(skipped), "preview": "preview.png"}
+
+
+def _spread(x, labels, n: int):
+    """Up to ``n`` images for the preview, taken across the classes (or across the set)."""
+    import torch
+    if labels is None or len(x) <= n:
+        idx = torch.linspace(0, len(x) - 1, min(n, len(x))).long()
+    else:
+        per = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
+        order = [p[i] for i in range(max(len(p) for p in per)) for p in per if i < len(p)]
+        idx = torch.stack(order[:n])
+    return x[idx]
 
 
 def _class_counts(data) -> dict[str, int]:
@@ -158,7 +170,7 @@ def _original_sizes(folder: Path, most: int = 500) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:10])
 
 
-def summarize_pairs(folder: Path, skipped_before: list[list[str]]) -> dict[str, Any]:
+def summarize_pairs(folder: Path, skipped_before: list[list[str]], preview: Path) -> dict[str, Any]:
     """A|B pairs: either side-by-side images (A left, B right) or two folders with matching file names."""
     from PIL import Image
     from .. import media
@@ -216,7 +228,7 @@ def summarize_pairs(folder: Path, skipped_before: list[list[str]]) -> dict[str, 
         for im in (a, b):
             arr = np.asarray(im.convert("RGB"))
             tiles.append(arr)
-    media.save_image(folder.parent / "preview.png", media.grid(np.stack(tiles), nrow=4))
+    media.save_image(preview, media.grid(np.stack(tiles), nrow=4))
     return {"count": count, "layout": layout, "skipped": skipped[:200], "skipped_count": len(skipped),
             "preview": "preview.png", "classes": []}
 
@@ -225,7 +237,7 @@ def summarize_table(path: Path) -> dict[str, Any]:
     from ..data.tables import infer_schema, read_table
 
     df = read_table(path)
-    schema = infer_schema(df)
+    schema, _ = infer_schema(df)
     head = df.head(8)
     return {"count": int(len(df)), "columns": [{"name": c.name, "kind": c.kind} for c in schema.columns],
             "head": {"columns": [str(c) for c in head.columns],
@@ -294,12 +306,13 @@ def from_upload(upload: Path, filename: str, kind: str, folder: Path, limits: Li
     if kind in ("images", "pairs"):
         if not name.endswith(".zip"):
             raise UploadError(f"{filename}: upload {kind} as a .zip archive")
-        files = folder / "files"
-        _, skipped = safe_extract(upload, files, limits, keep=_image_reason)
+        _, skipped = safe_extract(upload, folder / "files", limits, keep=_image_reason)
+        files = _content_root(folder / "files")
         if kind == "images":
-            summary = summarize_images(str(files), folder, skipped)
+            rel = files.relative_to(folder / "files").as_posix()
+            summary = summarize_images(str(files), folder, skipped, "" if rel == "." else rel + "/")
             return str(files), summary
-        return str(files), summarize_pairs(files, skipped)
+        return str(files), summarize_pairs(files, skipped, folder / "preview.png")
     # table / series: one CSV (or TSV) file
     if not name.endswith((".csv", ".tsv")):
         raise UploadError(f"{filename}: upload a .csv file for a {kind} data set")
@@ -309,6 +322,17 @@ def from_upload(upload: Path, filename: str, kind: str, folder: Path, limits: Li
     if kind == "table":
         return str(target), summarize_table(target)
     return str(target), summarize_series(str(target), folder)
+
+
+def _content_root(folder: Path) -> Path:
+    """Descend through folders that hold nothing but one folder (``pets/`` in ``pets/cats/1.png``), so that
+    the class rule (first-level folders) sees the classes, as it does when reading the zip itself."""
+    while True:
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+        if len(entries) == 1 and entries[0].is_dir():
+            folder = entries[0]
+        else:
+            return folder
 
 
 def _check_text(path: Path, filename: str) -> None:

@@ -44,6 +44,9 @@ class StudioProgress(Callback):
         if eta is not None:
             fields["eta_s"] = round(eta, 1)
         self.store.add_metric(self.run_id, record, self.job_id, **fields)
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "step" and isinstance(v, float)
+                          and (k.startswith(("loss/", "eval/")) or k == "imgs_per_s"))
+        log.info("step %d  %s", record.get("step", trainer.step), shown)
 
 
 def _raise_interrupt(signum, frame):
@@ -59,6 +62,8 @@ def run_job(store: Store, job_id: int) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     store.set_job(job_id, state="running", pid=_pid())
     cb = StudioProgress(store, run["id"], job_id)
+    log.info("%s run %d (%s) in %s", "resuming" if job["kind"] == "resume" else "training", run["id"], run["task"],
+             folder)
     has_checkpoint = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").glob("*.pt"))
     status = "interrupted"
     try:

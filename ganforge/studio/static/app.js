@@ -42,6 +42,13 @@ function fmtTime(s) {
   return Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " min";
 }
 
+function fmtNum(v) {
+  const a = Math.abs(v);
+  if (a === 0) return "0";
+  if (a < 1e-3 || a >= 1e5) return v.toExponential(1);
+  return String(+v.toPrecision(3));
+}
+
 // --------------------------------------------------------------------------- router
 function route() {
   cleanup.forEach(f => f()); cleanup = [];
@@ -232,7 +239,7 @@ function drawCurves(canvas, records, keys, title) {
   const X = x => L + (x - x0) / (x1 - x0) * (W - L - R), Y = y => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   g.strokeStyle = "#e5e7eb"; g.lineWidth = 1;
   for (let i = 0; i <= 4; i++) { const y = T + i * (H - T - B) / 4; g.beginPath(); g.moveTo(L, y); g.lineTo(W - R, y); g.stroke();
-    g.fillText((y1 - i * (y1 - y0) / 4).toPrecision(3), 2, y + 4); }
+    g.fillText(fmtNum(y1 - i * (y1 - y0) / 4), 2, y + 4); }
   g.fillText("step " + x1, W - R - 70, H - 5); g.fillText(String(x0), L, H - 5);
   series.forEach((s, i) => {
     g.strokeStyle = colors[i % colors.length]; g.lineWidth = 1.6; g.beginPath();
@@ -325,7 +332,7 @@ async function refreshDownloads(id) {
   if (!box) return;
   const files = await api("GET", `/api/runs/${id}/files`);
   const kb = b => b > 1e6 ? (b / 1e6).toFixed(1) + " MB" : Math.max(1, Math.round(b / 1e3)) + " kB";
-  box.innerHTML = files.map(f => `<a href="${fileUrl(id, f.path, true)}" download>${esc(f.path)}</a><span class="muted small"> ${kb(f.bytes)}</span>`).join("<br>");
+  box.innerHTML = files.map(f => `<div><a href="${fileUrl(id, f.path, true)}" download>${esc(f.path)}</a> <span class="muted small">${kb(f.bytes)}</span></div>`).join("");
 }
 
 async function showResults(id) {
