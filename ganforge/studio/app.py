@@ -259,12 +259,19 @@ def create_app(settings: Settings) -> FastAPI:
         return _public_run(store.run(run_id))
 
     @app.post("/api/runs/{run_id}/resume", tags=["runs"])
-    def resume_run(run_id: int) -> dict[str, Any]:
-        """Queue a job that continues the run from its last checkpoint."""
+    def resume_run(run_id: int, steps: Optional[int] = Body(None, embed=True),
+                   minutes: Optional[float] = Body(None, embed=True)) -> dict[str, Any]:
+        """Queue a job that continues the run from its last checkpoint; ``steps`` / ``minutes`` set a new
+        total budget (default: the run's own)."""
         run = _run_or_404(run_id)
         if run["status"] in ACTIVE:
             raise HTTPException(409, f"run {run_id} is {run['status']}")
-        store.enqueue_resume(run_id)
+        if (steps is not None and steps < 1) or (minutes is not None and minutes <= 0):
+            raise HTTPException(400, "steps and minutes must be positive")
+        budget = {k: v for k, v in (("steps", steps), ("minutes", minutes)) if v is not None}
+        if budget:
+            budget = {"steps": steps, "minutes": minutes}
+        store.enqueue_resume(run_id, budget or None)
         return _public_run(store.run(run_id))
 
     @app.delete("/api/runs/{run_id}", tags=["runs"])

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     kind TEXT NOT NULL,              -- train | resume
+    budget TEXT,                     -- JSON {"steps": ..., "minutes": ...}: a new budget for a resume
     state TEXT NOT NULL,             -- queued | running | stopping | finished | stopped | interrupted | failed
     pid INTEGER,
     step INTEGER NOT NULL DEFAULT 0,
@@ -154,10 +155,10 @@ class Store:
             r["job"] = jobs.get(r["id"])
         return rows
 
-    def enqueue_resume(self, run_id: int) -> int:
+    def enqueue_resume(self, run_id: int, budget: dict[str, Any] | None = None) -> int:
         with self.tx() as db:
-            cur = db.execute("INSERT INTO jobs(run_id, kind, state, created) VALUES (?,?,?,?)",
-                             (run_id, "resume", "queued", time.time()))
+            cur = db.execute("INSERT INTO jobs(run_id, kind, budget, state, created) VALUES (?,?,?,?,?)",
+                             (run_id, "resume", json.dumps(budget) if budget else None, "queued", time.time()))
             db.execute("UPDATE runs SET status='queued' WHERE id=?", (run_id,))
             return int(cur.lastrowid)
 

@@ -7,6 +7,7 @@ a callback copies each log record into the studio database. SIGTERM stops traini
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -68,7 +69,8 @@ def run_job(store: Store, job_id: int) -> str:
     status = "interrupted"
     try:
         if job["kind"] == "resume" and has_checkpoint and (folder / "config.json").exists():
-            model = api.resume(folder, progress=False, callbacks=[cb])
+            budget = json.loads(job["budget"]) if job.get("budget") else {}
+            model = api.resume(folder, progress=False, callbacks=[cb], **budget)
         else:  # a first run, or a run killed before its first checkpoint: start it afresh
             model = api.train(run["task"], out=folder, overwrite=True, progress=False, callbacks=[cb],
                               **run["params"])
@@ -85,6 +87,18 @@ def _pid() -> int:
     return os.getpid()
 
 
+def _preload() -> None:
+    """Import what callbacks import lazily (plots, animations) now: a SIGTERM is turned into
+    KeyboardInterrupt, and one landing in the middle of an import leaves that module half made."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    try:
+        import imageio.v3  # noqa: F401
+    except ImportError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--db", required=True)
@@ -94,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     for noisy in ("matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _preload()
     signal.signal(signal.SIGTERM, _raise_interrupt)  # before training starts too (the engine takes over later)
     store = Store(args.db)
     try:

@@ -19,7 +19,7 @@ pytest.importorskip("httpx")
 ROOT = Path(__file__).resolve().parents[2]
 
 # a run that finishes in seconds on 2 cores: 16 px digits, narrow nets, a grid every 10 steps
-TINY = {"size": 16, "width": 16, "batch": 16, "steps": 40, "minutes": None, "eval_every": 10,
+TINY = {"size": 16, "limit": 300, "width": 16, "batch": 16, "steps": 30, "minutes": None, "eval_every": 10,
         "checkpoint_every": 10, "log_every": 5, "sample_grid": 16, "walk_frames": 2, "threads": 1}
 
 

@@ -358,7 +358,7 @@ def test_table_run_rows_with_conditions(client):
     rng = np.random.default_rng(1)
     lines = [f"{rng.integers(18, 80)},{rng.choice(['F', 'M'])},{rng.normal(50, 10):.2f}" for _ in range(200)]
     d = upload(client, ("age,sex,income\n" + "\n".join(lines) + "\n").encode(), "p.csv", "table").json()
-    opts = {"steps": 20, "minutes": None, "batch": 50, "eval_every": 10, "checkpoint_every": 10, "log_every": 5,
+    opts = {"steps": 10, "minutes": None, "batch": 50, "eval_every": 10, "checkpoint_every": 10, "log_every": 5,
             "gen_dims": [32], "dis_dims": [32], "eval_rows": 200, "threads": 1}
     run_id = client.post("/api/runs", json={"task": "table", "dataset_id": d["id"], "options": opts}).json()["id"]
     wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["status"] in ("finished", "failed"), 120,
