@@ -144,30 +144,45 @@ def create_app(settings: Settings) -> FastAPI:
         return store.dataset(dataset_id)
 
     @app.post("/api/datasets", tags=["data sets"], status_code=201)
-    async def upload_dataset(request: Request, kind: str = Query(..., description="images | pairs | table | series"),
-                             filename: str = Query(..., description="the file's name (.zip or .csv)"),
+    async def upload_dataset(request: Request,
+                             kind: Optional[str] = Query(None, description="images | pairs | table | series"),
+                             filename: Optional[str] = Query(None, description="the file's name (.zip or .csv)"),
                              name: Optional[str] = Query(None)) -> dict[str, Any]:
-        """Upload a data set as the raw request body (a .zip of images or pairs, or a .csv).
+        """Upload a data set: the raw request body with ``?kind=&filename=``, or a multipart form with a
+        ``file`` part (and ``kind``, ``name`` fields): a .zip of images or pairs, or a .csv.
 
         The body is streamed into the workspace and refused past the size limit (413). The server
         unpacks and validates it and answers with a summary; unsafe archives are refused (400).
         """
-        if kind not in datasets.KINDS:
-            raise HTTPException(400, f"kind must be one of {', '.join(datasets.KINDS)}")
         limit = settings.limits.upload_bytes
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
             raise HTTPException(413, f"upload is {int(declared) / 2**20:.1f} MiB; the limit is {limit / 2**20:.1f} MiB")
         fd, tmp_name = tempfile.mkstemp(dir=ws / "tmp", suffix=".upload")
         tmp = Path(tmp_name)
         size = 0
         try:
             with os.fdopen(fd, "wb") as f:
+                form = _Multipart(request, ws / "tmp", f) if request.headers.get("content-type", "").startswith(
+                    "multipart/form-data") else None
                 async for chunk in request.stream():
                     size += len(chunk)
-                    if size > limit:
+                    if size > limit + (64 * 1024 if form else 0):
                         raise HTTPException(413, f"upload is larger than the limit of {limit / 2**20:.1f} MiB")
-                    f.write(chunk)
+                    if form:
+                        form.write(chunk)
+                    else:
+                        f.write(chunk)
+                if form:
+                    form.finish()
+                    kind = kind or form.fields.get("kind")
+                    name = name or form.fields.get("name")
+                    filename = filename or form.filename
+                    size = form.size
+            if kind not in datasets.KINDS:
+                raise HTTPException(400, f"kind must be one of {', '.join(datasets.KINDS)}")
+            if not filename:
+                raise HTTPException(400, "give the file's name (?filename=, or a multipart file part)")
             if size == 0:
                 raise HTTPException(400, "empty upload")
             folder = ws / "datasets" / f"u-{time.time_ns()}"
@@ -410,6 +425,46 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+class _Multipart:
+    """A streaming multipart/form-data reader (python-multipart) that writes the ``file`` part to ``out``
+    and keeps small text fields; its own spill files stay in the workspace's tmp folder."""
+
+    def __init__(self, request: Request, tmp_dir: Path, out):
+        try:
+            from python_multipart import create_form_parser
+        except ImportError:  # older releases were imported as "multipart"
+            from multipart import create_form_parser
+        self.out, self.fields, self.filename, self.size = out, {}, None, 0
+        headers = {"Content-Type": request.headers["content-type"].encode()}
+        self.files = []
+        self.parser = create_form_parser(headers, self._field, self.files.append,
+                                         config={"UPLOAD_DIR": str(tmp_dir), "MAX_MEMORY_FILE_SIZE": 4 * 2**20})
+
+    def _field(self, field) -> None:
+        name = (field.field_name or b"").decode(errors="replace")
+        if name in ("kind", "name", "filename") and field.value is not None and len(field.value) < 1000:
+            self.fields[name] = field.value.decode(errors="replace")
+
+    def write(self, chunk: bytes) -> None:
+        self.parser.write(chunk)
+
+    def finish(self) -> None:
+        self.parser.finalize()
+        for file in self.files:
+            try:
+                if (file.field_name or b"") == b"file" and self.filename is None:
+                    self.filename = (file.file_name or b"upload").decode(errors="replace")
+                    fo = file.file_object
+                    fo.seek(0)
+                    shutil.copyfileobj(fo, self.out)
+                    self.size = file.size
+            finally:
+                file.close()
+        self.out.flush()
+        if self.filename is None:
+            raise HTTPException(400, "multipart upload without a 'file' part")
 
 
 def _latest_sample(folder: Path) -> str | None:

@@ -190,6 +190,17 @@ def test_bad_uploads_get_a_clear_message(client, data, filename, kind, message):
     assert leftovers(client) == []
 
 
+def test_multipart_upload(client):
+    r = client.post("/api/datasets", data={"kind": "images", "name": "multi"},
+                    files={"file": ("pets.zip", image_zip(3), "application/zip")})
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "multi" and r.json()["summary"]["count"] == 6
+    assert r.json()["summary"]["filename"] == "pets.zip"
+    r = client.post("/api/datasets", data={"kind": "images"}, files={"other": ("x.zip", image_zip(1))})
+    assert r.status_code == 400 and "'file' part" in r.json()["detail"]
+    assert leftovers(client) == []
+
+
 def test_table_csv_and_builtins(client):
     rng = np.random.default_rng(0)
     rows = "\n".join(f"{rng.integers(18, 80)},{rng.choice(['F', 'M'])},{rng.normal(50, 10):.2f}" for _ in range(120))
