@@ -89,10 +89,14 @@ def generate(folder: Path, n: int, seed: int, label: str | None = None) -> dict[
     model = model_for(folder)
     out = folder / OUT
     if hasattr(model, "sample_frame"):
-        df = model.sample_frame(n, label=label, seed=seed)
+        from .datasets import _series_plot
+        df = model.sample_frame(n, label=label or None, seed=seed)
+        x, lengths, _ = model.sample(min(n, 6), label=label or None, seed=seed)
         name = _stamp("series", ".csv")
         _write_csv(df, out / name)
-        return {"files": [f"{OUT}/{name}"], "head": _head(df)}
+        plot = name.replace(".csv", ".png")
+        _series_plot(np.nan_to_num(x), lengths, out / plot)
+        return {"files": [f"{OUT}/{plot}", f"{OUT}/{name}"], "head": _head(df)}
     kwargs = {}
     if label not in (None, ""):
         param = _label_param(model.sample)
