@@ -176,7 +176,10 @@ class Supervisor:
         logf.write(f"--- job {job['id']} ({job['kind']}) ---\n".encode())
         logf.flush()
         cmd = [sys.executable, "-m", "ganforge.studio.worker", "--db", str(self.store.path), "--job", str(job["id"])]
+        # its own session: a Ctrl-C in the server's terminal reaches the server only, which then stops each
+        # worker once (SIGTERM) instead of both signals interrupting the worker's checkpoint
         p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                             start_new_session=True,
                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         logf.close()
         self.store.set_job(job["id"], pid=p.pid)

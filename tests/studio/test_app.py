@@ -442,3 +442,31 @@ def test_series_run_generates_a_plot_and_a_csv(client, queued):
     assert client.get(f"/api/runs/{run_id}/files/{png}").content[:4] == b"\x89PNG"
     text = client.get(f"/api/runs/{run_id}/files/{csv}").text
     assert text.startswith("series_id,time,") and text.count("\n") == 4 * 24 + 1
+
+
+def test_serve_prints_a_token_when_binding_beyond_loopback(monkeypatch, tmp_path, capsys):
+    import uvicorn
+
+    from ganforge.studio import serve
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    serve(host="0.0.0.0", port=9999, workspace=tmp_path / "ws")
+    out = capsys.readouterr().out
+    token = seen["app"].state.settings.token
+    assert token and len(token) >= 20 and f"token: {token}" in out and seen["host"] == "0.0.0.0"
+    serve(host="127.0.0.1", port=9999, workspace=tmp_path / "ws2")
+    assert seen["app"].state.settings.token is None and "token:" not in capsys.readouterr().out
+    serve(host="10.0.0.1", port=9999, workspace=tmp_path / "ws3", token="given", max_upload_mb=1)
+    assert seen["app"].state.settings.token == "given"
+    assert seen["app"].state.settings.limits.upload_bytes == 2**20
+
+
+def test_cli_has_the_studio_command():
+    from typer.testing import CliRunner
+
+    from ganforge.cli import app
+    result = CliRunner().invoke(app, ["studio", "--help"])
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--workspace", "--token", "--workers"):
+        assert option in result.output

@@ -287,8 +287,10 @@ async function viewRun(id) {
   }
   function plot() {
     const keys = [...new Set(records.flatMap(r => Object.keys(r)))];
-    drawCurves($("losses"), records, keys.filter(k => k.startsWith("loss/")).sort(), "losses");
-    const ev = keys.filter(k => k.startsWith("eval/"));
+    // regularisers (R1, ...) live on another scale: they get the second plot with the evaluation scores
+    const isReg = k => /_reg$|^r1$|^gp$/.test(k.replace("loss/", ""));
+    drawCurves($("losses"), records, keys.filter(k => k.startsWith("loss/") && !isReg(k)).sort(), "losses");
+    const ev = keys.filter(k => k.startsWith("eval/") || isReg(k));
     $("evalpanel").hidden = !ev.length;
     if (ev.length) drawCurves($("evals"), records, ev.sort(), "metrics");
   }
