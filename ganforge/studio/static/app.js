@@ -65,24 +65,29 @@ window.addEventListener("hashchange", route);
 
 // --------------------------------------------------------------------------- runs
 async function viewRuns() {
-  const runs = await api("GET", "/api/runs");
+  let runs = await api("GET", "/api/runs");
+  renderRuns(runs);
+  const timer = setInterval(async () => {  // refresh while something trains
+    if (!runs.some(r => ["queued", "running", "stopping"].includes(r.status))) return;
+    runs = await api("GET", "/api/runs");
+    renderRuns(runs);
+  }, 3000);
+  cleanup.push(() => clearInterval(timer));
+}
+
+function renderRuns(runs) {
   const cards = runs.map(r => {
     const pic = r.sample ? `<img src="${fileUrl(r.id, r.sample)}" alt="">` : `<div class="ph">${esc(r.task)}</div>`;
-    const p = r.job ? Math.round(100 * (r.job.progress || 0)) : 0;
+    const j = r.job || {}, p = Math.round(100 * (j.progress || 0));
+    const left = ["running", "stopping"].includes(r.status) && j.eta_s != null ? ` · ${fmtTime(j.eta_s)} left` : "";
     return `<a class="card run-card" href="#/run/${r.id}">${pic}
       <div class="title">${esc(r.name)}</div>
       <div class="bar"><div style="width:${p}%"></div></div>
-      <span class="badge ${esc(r.status)}">${esc(r.status)}</span> <span class="muted small">step ${r.job ? r.job.step : 0}</span></a>`;
+      <span class="badge ${esc(r.status)}">${esc(r.status)}</span> <span class="muted small">step ${j.step || 0}${left}</span></a>`;
   }).join("");
   $view.innerHTML = `<h1>Runs</h1>
-    <div class="row"><a class="button primary" href="#/new" style="background:#2563eb;color:#fff;border-color:#2563eb">New run</a>
-    <a class="button" href="#/data">Data sets</a></div>
+    <div class="row"><a class="button primary" href="#/new">New run</a> <a class="button" href="#/data">Data sets</a></div>
     ${runs.length ? `<div class="cards">${cards}</div>` : `<p class="muted">No runs yet. Add a data set, then start a run.</p>`}`;
-  const timer = setInterval(async () => {
-    if (!runs.some(r => ["queued", "running", "stopping"].includes(r.status))) return;
-    if (location.hash.replace(/^#/, "") in {"": 1, "/": 1}) viewRuns();
-  }, 3000);
-  cleanup.push(() => clearInterval(timer));
 }
 
 // --------------------------------------------------------------------------- data sets
