@@ -124,6 +124,8 @@ class Supervisor:
             p.send_signal(signal.SIGTERM)
         elif job["pid"] and pid_alive(job["pid"]) and is_worker(job["pid"], job_id):
             os.kill(job["pid"], signal.SIGTERM)
+        elif p is None:  # no process behind it any more: nothing to wait for
+            self.store.set_job(job_id, state="stopped", ended=time.time())
         return True
 
     def kill_and_wait(self, job_id: int, timeout: float = 60) -> None:

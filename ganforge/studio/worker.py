@@ -58,10 +58,12 @@ def run_job(store: Store, job_id: int) -> str:
     from .. import api
 
     job = store.job(job_id)
+    if job is None or job["state"] in ("stopped", "stopping"):  # stopped before this process got going
+        return "stopped"
     run = store.run(job["run_id"])
     folder = Path(run["folder"])
     folder.mkdir(parents=True, exist_ok=True)
-    store.set_job(job_id, state="running", pid=_pid())
+    store.set_job(job_id, pid=_pid())  # the supervisor marked it running (a stop may have come since)
     cb = StudioProgress(store, run["id"], job_id)
     log.info("%s run %d (%s) in %s", "resuming" if job["kind"] == "resume" else "training", run["id"], run["task"],
              folder)

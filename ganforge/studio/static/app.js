@@ -59,6 +59,7 @@ function route() {
   if ((m = h.match(/^\/run\/(\d+)/))) return viewRun(+m[1]);
   if (h.startsWith("/new")) return viewNew(new URLSearchParams(h.split("?")[1] || ""));
   if (h.startsWith("/data")) return viewData();
+  if (h.startsWith("/api")) return viewApi();
   return viewRuns();
 }
 window.addEventListener("hashchange", route);
@@ -88,6 +89,28 @@ function renderRuns(runs) {
   $view.innerHTML = `<h1>Runs</h1>
     <div class="row"><a class="button primary" href="#/new">New run</a> <a class="button" href="#/data">Data sets</a></div>
     ${runs.length ? `<div class="cards">${cards}</div>` : `<p class="muted">No runs yet. Add a data set, then start a run.</p>`}`;
+}
+
+// --------------------------------------------------------------------------- the API, from its OpenAPI description
+async function viewApi() {
+  const spec = await (await fetch("/openapi.json")).json();
+  const rows = [];
+  for (const [path, ops] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const params = (op.parameters || []).map(p => p.name + (p.required ? "" : "?")).join(", ");
+      let body = "";
+      const ref = op.requestBody && op.requestBody.content && op.requestBody.content["application/json"];
+      if (ref && ref.schema) {
+        const name = (ref.schema.$ref || "").split("/").pop(), schema = spec.components.schemas[name] || ref.schema;
+        body = Object.keys(schema.properties || {}).join(", ");
+      }
+      rows.push(`<tr><td><b>${method.toUpperCase()}</b></td><td><code>${esc(path)}</code></td><td>${esc(params)}</td><td>${esc(body)}</td>
+        <td>${esc(op.summary || "")}<div class="muted small">${esc((op.description || "").split("\n")[0])}</div></td></tr>`);
+    }
+  }
+  $view.innerHTML = `<h1>API</h1><p class="small">Everything this page does goes through this REST API. The OpenAPI
+    description is <a href="/openapi.json">/openapi.json</a>${TOKEN ? "; send the token as <code>Authorization: Bearer …</code>" : ""}.</p>
+    <div style="overflow:auto"><table><tr><th>method</th><th>path</th><th>query/path</th><th>JSON body</th><th>what</th></tr>${rows.join("")}</table></div>`;
 }
 
 // --------------------------------------------------------------------------- data sets
