@@ -82,5 +82,8 @@ def test_upload_train_watch_generate_download(server, tmp_path):
         page.goto(server.url + "/#/")
         page.wait_for_selector(".run-card img")
         page.screenshot(path=str(ARTIFACTS / "6-runs.png"), full_page=True)
+        page.click("nav >> text=API")
+        page.wait_for_selector("code:text-is('/api/runs/{run_id}/events')")
+        page.screenshot(path=str(ARTIFACTS / "7-api.png"), full_page=True)
         browser.close()
     assert not errors, errors

@@ -105,7 +105,7 @@ async function viewApi() {
         body = Object.keys(schema.properties || {}).join(", ");
       }
       rows.push(`<tr><td><b>${method.toUpperCase()}</b></td><td><code>${esc(path)}</code></td><td>${esc(params)}</td><td>${esc(body)}</td>
-        <td>${esc(op.summary || "")}<div class="muted small">${esc((op.description || "").split("\n")[0])}</div></td></tr>`);
+        <td>${esc(op.summary || "")}<div class="muted small">${esc((op.description || "").split("\n\n")[0].replace(/``/g, "").replace(/\s+/g, " "))}</div></td></tr>`);
     }
   }
   $view.innerHTML = `<h1>API</h1><p class="small">Everything this page does goes through this REST API. The OpenAPI
