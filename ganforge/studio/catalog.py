@@ -66,12 +66,16 @@ def fields_of(cls: type, only: tuple[str, ...] | None = None, skip: tuple[str, .
     hints = typing.get_type_hints(cls)
     notes = _comments(cls)
     out = []
-    defaults = cls()
     for f in dataclasses.fields(cls):
         if f.name in skip or (only is not None and f.name not in only):
             continue
-        kind, optional = _type_name(hints[f.name])
-        default = getattr(defaults, f.name)
+        kind, optional = _type_name(hints.get(f.name, Any))
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
         if not isinstance(default, (int, float, str, bool, list, type(None))):
             default = None
         out.append({"name": f.name, "type": kind, "optional": optional, "default": default,
@@ -101,4 +105,11 @@ def preset_values(preset: str, task_fields: set[str]) -> dict[str, Any]:
 
 
 def catalog() -> list[dict[str, Any]]:
-    return [describe_task(n) for n in tasks.names()]
+    out = []
+    for name in tasks.names():
+        try:
+            out.append(describe_task(name))
+        except Exception as e:  # one odd task must not hide the others
+            out.append({"name": name, "title": name, "error": f"{type(e).__name__}: {e}", "fields": [],
+                        "run_fields": [], "presets": {}, "data_kind": None})
+    return out

@@ -206,7 +206,8 @@ function readField(f, prefix) {
 }
 
 async function viewNew(q) {
-  const [tasks, sets] = await Promise.all([api("GET", "/api/tasks"), api("GET", "/api/datasets")]);
+  let [tasks, sets] = await Promise.all([api("GET", "/api/tasks"), api("GET", "/api/datasets")]);
+  tasks = tasks.filter(t => !t.error);
   const pre = sets.find(d => String(d.id) === q.get("dataset"));
   let task = tasks.find(t => pre && t.data_kind === pre.kind) || tasks[0];
   $view.innerHTML = `<h1>New run</h1><div class="panel">
