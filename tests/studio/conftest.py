@@ -43,6 +43,22 @@ def image_zip(n_per_class: int = 6, classes=("cats", "dogs"), extra: dict[str, b
     return buf.getvalue()
 
 
+def shapes_zip(n_per_class: int = 12, size: int = 24, extra: dict[str, bytes] | None = None) -> bytes:
+    """A small zip of coloured shapes, one folder per shape (drawn like builtin:shapes)."""
+    from ganforge.data.builtin import SHAPE_NAMES, draw_shape
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for kind, name in enumerate(SHAPE_NAMES[:3]):
+            for i in range(n_per_class):
+                png = io.BytesIO()
+                draw_shape(rng, kind, size).save(png, "PNG")
+                zf.writestr(f"shapes/{name}/{i:03d}.png", png.getvalue())
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import image_zip, wait_for
+from .conftest import shapes_zip, wait_for
 
 CHROMIUM = Path(os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("GANFORGE_ARTIFACTS", Path(__file__).parent / "artifacts"))
@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not 
 def test_upload_train_watch_generate_download(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    zip_path = tmp_path / "pets.zip"
-    zip_path.write_bytes(image_zip(8, extra={"pets/readme.txt": b"not an image"}))
+    zip_path = tmp_path / "shapes.zip"
+    zip_path.write_bytes(shapes_zip(12, extra={"shapes/readme.txt": b"not an image"}))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
@@ -32,9 +32,10 @@ def test_upload_train_watch_generate_download(server, tmp_path):
         page.goto(server.url + "/#/data")
         page.select_option("#kind", "images")
         page.set_input_files("#file", str(zip_path))
-        page.fill("#dsname", "pets")
+        page.fill("#dsname", "shapes")
         page.click("#upload")
-        page.wait_for_selector(".dataset-card >> text=16 images")
+        page.wait_for_selector(".dataset-card >> text=36 images")
+        assert "3 classes" in page.inner_text(".dataset-card")
         assert "1 skipped" in page.inner_text(".dataset-card")
         page.screenshot(path=str(ARTIFACTS / "1-data.png"), full_page=True)
 

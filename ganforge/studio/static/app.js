@@ -312,7 +312,8 @@ async function viewRun(id) {
   function showSample(path) {
     if (!path) return;
     $("grid").src = fileUrl(id, path) + (path.includes("?") ? "&" : (TOKEN ? "&" : "?")) + "t=" + Date.now();
-    $("gridcap").textContent = path.replace("samples/", "").replace(".png", "").replace("step-", "step ");
+    const m = path.match(/step-(\d+)/);
+    $("gridcap").textContent = m ? "samples at step " + parseInt(m[1], 10) : path;
   }
   function plot() {
     const keys = [...new Set(records.flatMap(r => Object.keys(r)))];
