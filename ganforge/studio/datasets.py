@@ -246,7 +246,6 @@ def summarize_table(path: Path) -> dict[str, Any]:
 
 
 def summarize_series(source: str, folder: Path | None) -> dict[str, Any]:
-    from .. import media  # noqa: F401  (matplotlib is a core dependency)
     from ..data.series import load_series
 
     d = load_series(source)

@@ -144,7 +144,7 @@ async function viewData() {
   $view.innerHTML = `<h1>Data sets</h1>
     <div class="panel"><div class="row">
       <label>Kind <select id="kind"><option value="images">images (.zip; class folders = labels)</option>
-        <option value="pairs">image pairs A|B (.zip)</option><option value="table">table (.csv)</option>
+        <option value="pairs">image pairs (.zip: A|B side by side, or folders A/ and B/)</option><option value="table">table (.csv)</option>
         <option value="series">time series (.csv, long format)</option></select></label>
       <input type="file" id="file" accept=".zip,.csv,.tsv">
       <input id="dsname" placeholder="name (optional)">
