@@ -67,7 +67,7 @@ def test_upload_train_watch_generate_download(server, tmp_path):
         page.wait_for_selector("#out img[src*='samples-']")
         page.wait_for_function("() => document.querySelector('#out img').naturalWidth > 0")
         with page.expect_download() as dl:
-            page.click("#out a.button")
+            page.click("#out .result:first-child a.button")
         saved = tmp_path / "download.png"
         dl.value.save_as(saved)
         assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -77,7 +77,8 @@ def test_upload_train_watch_generate_download(server, tmp_path):
         dl.value.save_as(model)
         assert model.stat().st_size > 1000
         page.click("#w-gif")
-        page.wait_for_selector("#out img[src*='walk-']")
+        page.wait_for_selector("#out .result:first-child img[src*='walk-']")
+        assert page.locator("#out .result").count() == 2  # the samples stay below the walk
         page.screenshot(path=str(ARTIFACTS / "5-model.png"), full_page=True)
 
         page.goto(server.url + "/#/")

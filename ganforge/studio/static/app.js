@@ -385,14 +385,18 @@ async function showResults(id) {
   html += `<div class="out" id="out"></div></div><div class="panel"><b>Downloads</b><div class="downloads" id="downloads"></div></div></div>`;
   box.innerHTML = html;
   const $ = i => document.getElementById(i), out = $("out");
-  function show(res) {
-    out.innerHTML = res.files.map(f => {
+  function show(res) {  // newest result first; the last few stay on the page
+    const block = document.createElement("div");
+    block.className = "result";
+    block.innerHTML = res.files.map(f => {
       const url = fileUrl(id, f);
       if (f.endsWith(".png") || f.endsWith(".gif") || f.endsWith(".jpg")) return `<img src="${url}" alt="${esc(f)}">`;
       if (f.endsWith(".mp4")) return `<video src="${url}" autoplay loop muted playsinline controls></video>`;
       return "";
     }).join("") + (res.head ? tableHtml(res.head) : "") +
-      `<div class="row">${res.files.map(f => `<a class="button" href="${fileUrl(id, f, true)}" download>download ${esc(f.split("/").pop())}</a>`).join("")}</div>`;
+      `<div class="row">${res.files.map(f => `<a class="button" href="${fileUrl(id, f, true)}" download>download ${esc(f.split(".").pop())}</a>`).join("")}</div>`;
+    out.prepend(block);
+    while (out.children.length > 3) out.lastChild.remove();
     refreshDownloads(id);
   }
   async function call(btn, fn) {
