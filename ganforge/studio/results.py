@@ -145,22 +145,39 @@ def apply(folder: Path, image_path: Path) -> dict[str, Any]:
         model.apply_path(image_path, out)
     elif hasattr(model, "apply"):
         with Image.open(image_path) as im:
-            result = model.apply(im.convert("RGB"))
-        if isinstance(result, Image.Image):
-            arr = np.asarray(result)
-        else:
-            arr = np.asarray(result)
-            if arr.ndim == 4:
-                arr = arr[0]
-            if arr.dtype != np.uint8:
-                arr = media.to_uint8(arr[None] if arr.ndim == 3 and arr.shape[0] in (1, 3) else arr)[0] \
-                    if arr.shape[0] in (1, 3) else np.clip(arr, 0, 255).astype(np.uint8)
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        media.save_image(out, arr)
+            picture = im.convert("RGB")
+        try:
+            result = model.apply(picture)
+        except (TypeError, AttributeError):  # a predictor that takes arrays instead of PIL images
+            result = model.apply(np.asarray(picture))
+        media.save_image(out, _as_hwc_uint8(result))
     else:
         raise ConfigError("this model cannot be applied to a picture")
     return {"files": [f"{OUT}/{image_path.name}", f"{OUT}/{out.name}"]}
+
+
+def _as_hwc_uint8(result: Any) -> np.ndarray:
+    """A predictor's output picture (PIL image, uint8 HWC, float CHW/NCHW in [-1, 1], tensor, list) as uint8 HWC."""
+    from PIL import Image
+
+    if isinstance(result, (list, tuple)):
+        result = result[0]
+    if isinstance(result, Image.Image):
+        arr = np.asarray(result.convert("RGB") if result.mode not in ("L", "RGB") else result)
+    else:
+        if hasattr(result, "detach"):
+            result = result.detach().float().cpu().numpy()
+        arr = np.asarray(result)
+        if arr.ndim == 4:
+            arr = arr[0]
+        if arr.dtype != np.uint8:
+            if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+                arr = media.to_uint8(arr[None])[0]  # float CHW in [-1, 1]
+            else:
+                arr = np.clip((arr.astype(np.float32) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return arr
 
 
 def _write_csv(df, path: Path) -> None:

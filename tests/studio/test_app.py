@@ -470,3 +470,18 @@ def test_cli_has_the_studio_command():
     assert result.exit_code == 0
     for option in ("--host", "--port", "--workspace", "--token", "--workers"):
         assert option in result.output
+
+
+def test_apply_outputs_of_any_common_shape():
+    import torch
+    from PIL import Image
+
+    from ganforge.studio.results import _as_hwc_uint8
+
+    grey = Image.new("L", (8, 6), 200)
+    assert _as_hwc_uint8(grey).shape == (6, 8, 1)
+    assert _as_hwc_uint8([Image.new("RGB", (4, 4), (255, 0, 0))])[0, 0].tolist() == [255, 0, 0]
+    chw = torch.ones(3, 5, 7)  # float in [-1, 1], CHW: white
+    assert _as_hwc_uint8(chw).shape == (5, 7, 3) and _as_hwc_uint8(chw).min() == 255
+    assert _as_hwc_uint8(-torch.ones(1, 3, 5, 7)).max() == 0
+    assert _as_hwc_uint8(np.zeros((5, 7, 3), np.uint8)).shape == (5, 7, 3)
