@@ -8,7 +8,7 @@ STAMP := $(VENV)/.ganforge-installed
 CONSTRAINTS := $(VENV)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench studio clean
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $(CONSTRAINTS)
-	PIP_CONSTRAINT=$(CONSTRAINTS) $(PY) -m pip install -q -e ".[dev,video]"
+	PIP_CONSTRAINT=$(CONSTRAINTS) $(PY) -m pip install -q -e ".[dev,video,studio]"
 	$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
 	touch $(STAMP)
 
@@ -25,6 +25,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# the web studio on http://127.0.0.1:8765/ (workspace: ./studio-workspace)
+studio: install
+	$(VENV)/bin/ganforge studio
 
 bench: install
 	$(PY) benchmarks/train_throughput.py

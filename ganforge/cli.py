@@ -710,6 +710,25 @@ def arithmetic(model: Path = typer.Argument(..., help="Image model file or run f
         typer.echo(f"wrote {output}  (A, B, C, A - B + C)")
 
 
+@app.command()
+def studio(host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs a token."),
+           port: int = typer.Option(8765, help="Port."),
+           workspace: Path = typer.Option(Path("studio-workspace"), help="Folder for the database, data sets and runs."),
+           token: Optional[str] = typer.Option(None, help="Token every API call must carry (made and printed when "
+                                                          "binding beyond loopback without one)."),
+           workers: int = typer.Option(1, help="Training jobs that run at once (each in its own process)."),
+           max_upload_mb: float = typer.Option(200.0, help="Largest upload accepted, in MiB.")) -> None:
+    """Serve the web studio: upload data, train in worker processes, watch live, collect results."""
+    with _user_errors():
+        try:
+            from .studio import serve
+        except ImportError as e:
+            typer.secho(f"error: the studio needs its extra ({e.name} is missing): pip install 'ganforge[studio]'",
+                        fg="red", err=True)
+            raise typer.Exit(1)
+        serve(host=host, port=port, workspace=workspace, token=token, workers=workers, max_upload_mb=max_upload_mb)
+
+
 def main() -> None:
     app()
 

@@ -36,6 +36,9 @@ class AdversarialTask(ABC):
     phases: list[Phase]
     #: module whose EMA is kept (used for sampling and export), or None
     ema_module: str | None = "G"
+    #: what kind of data set the task trains on ("images", "pairs", "table", "series"), or None when any
+    #: data source string will do; front doors (the studio) use it to offer matching data sets
+    data_kind: str | None = None
 
     def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
         """Learning rate per module; by default "G*" modules use lr_g, all others lr_d."""

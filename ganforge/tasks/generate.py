@@ -95,6 +95,7 @@ def default_arch(n_images: int, size: int) -> str:
 @register("image")
 class ImageGeneration(AdversarialTask):
     Options = ImageOptions
+    data_kind = "images"
 
     def __init__(self, options: ImageOptions, data=None, seed: int = 0, progress=None):
         from ..data import load_images

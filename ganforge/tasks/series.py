@@ -52,6 +52,7 @@ class SeriesOptions:
 @register("series")
 class SeriesSynthesis(AdversarialTask):
     Options = SeriesOptions
+    data_kind = "series"
 
     def __init__(self, options: SeriesOptions, data=None, seed: int = 0, progress=None):
         options.validate()

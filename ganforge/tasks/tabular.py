@@ -205,6 +205,7 @@ def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
 @register("table")
 class TabularSynthesis(AdversarialTask):
     Options = TableOptions
+    data_kind = "table"
 
     def __init__(self, options: TableOptions, data=None, seed: int = 0, progress=None):
         options.validate()
