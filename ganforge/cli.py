@@ -489,6 +489,50 @@ def train_translate(
         eval_every=eval_every, checkpoint_every=checkpoint_every))
 
 
+@train_app.command("restore")
+def train_restore(
+    task: str = typer.Option(..., "--task", help="superres, inpaint, denoise, derain, colorize or deblur."),
+    data: str = typer.Option(..., "--data", help="Any folder of clean photos (inputs are degraded on the fly)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    scale: int = typer.Option(4, help="superres: 2, 3, 4 or 8."),
+    crop: Optional[int] = typer.Option(None, help="Training crop (default 96 superres, 128 inpaint/colorize, "
+                                       "else 64)."),
+    noise: str = typer.Option("gaussian", help="denoise: gaussian or poisson."),
+    level: Optional[float] = typer.Option(None, help="denoise: sigma (default 25) or Poisson peak (default 30)."),
+    mask: str = typer.Option("mixed", help="inpaint: rect, free or mixed training masks."),
+    blur: float = typer.Option(3.0, help="deblur: largest Gaussian blur sigma."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 3000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(16, help="Crops per step."),
+    width: int = typer.Option(64, help="Base channel count."),
+    blocks: int = typer.Option(8, help="superres: residual blocks."),
+    pretrain_steps: Optional[int] = typer.Option(None, help="Pixel-loss steps before the adversarial loss "
+                                                 "(default 1000 superres, else 0)."),
+    lambda_adv: Optional[float] = typer.Option(None, help="Adversarial weight (default 1e-3; 1e-2 inpaint/colorize)."),
+    load_size: Optional[int] = typer.Option(None, help="Resize each photo's shorter side to this first."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N photos."),
+    lr_g: float = typer.Option(2e-4), lr_d: float = typer.Option(2e-4),
+    precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(200, help="Write a sample grid (input | output | target) every N steps."),
+    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a restoration model from any folder of photos (degradations are synthesised)."""
+    if steps is None and minutes is None:
+        steps = 3000
+    _train_i2i("restore", out, overwrite, quiet, dry_run, dict(
+        kind=task, data=data, scale=scale, crop=crop, noise=noise, level=level, mask=mask, blur=blur, steps=steps,
+        minutes=minutes, batch=batch, width=width, blocks=blocks, pretrain_steps=pretrain_steps,
+        lambda_adv=lambda_adv, load_size=load_size, limit=limit, lr_g=lr_g, lr_d=lr_d, beta1=0.9, beta2=0.99,
+        precision=precision, device=device, threads=threads, seed=seed, eval_every=eval_every,
+        checkpoint_every=checkpoint_every))
+
+
 @app.command("apply")
 def apply_model(
     model: Path = typer.Argument(..., help="Model file or run folder."),
