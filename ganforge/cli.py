@@ -501,6 +501,9 @@ def train_restore(
     level: Optional[float] = typer.Option(None, help="denoise: sigma (default 25) or Poisson peak (default 30)."),
     mask: str = typer.Option("mixed", help="inpaint: rect, free or mixed training masks."),
     blur: float = typer.Option(3.0, help="deblur: largest Gaussian blur sigma."),
+    sr_blur: float = typer.Option(0.0, help="superres: Gaussian blur sigma before the reduction."),
+    sr_noise: float = typer.Option(0.0, help="superres: Gaussian noise sigma on the small image."),
+    sr_jpeg: Optional[int] = typer.Option(None, help="superres: JPEG quality of the small image."),
     steps: Optional[int] = typer.Option(None, help="Training steps (default 3000 when --minutes is not given)."),
     minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
     batch: int = typer.Option(16, help="Crops per step."),
@@ -526,7 +529,8 @@ def train_restore(
     if steps is None and minutes is None:
         steps = 3000
     _train_i2i("restore", out, overwrite, quiet, dry_run, dict(
-        kind=task, data=data, scale=scale, crop=crop, noise=noise, level=level, mask=mask, blur=blur, steps=steps,
+        kind=task, data=data, scale=scale, crop=crop, noise=noise, level=level, mask=mask, blur=blur,
+        sr_blur=sr_blur, sr_noise=sr_noise, sr_jpeg=sr_jpeg, steps=steps,
         minutes=minutes, batch=batch, width=width, blocks=blocks, pretrain_steps=pretrain_steps,
         lambda_adv=lambda_adv, load_size=load_size, limit=limit, lr_g=lr_g, lr_d=lr_d, beta1=0.9, beta2=0.99,
         precision=precision, device=device, threads=threads, seed=seed, eval_every=eval_every,
