@@ -301,7 +301,10 @@ class Restorer(ImageToImage):
         y = self._tiled(self.G, x, tile, scale=self.scale, multiple=getattr(self.G, "multiple", 1))
         if m is not None:
             y = m * y + (1 - m) * x[:, :3]
-        return to_uint8(y)
+        out = to_uint8(y)
+        if self.kind == "colorize":
+            out = keep_luma(out, grey(a))
+        return out
 
     def _comparison_input(self, a: np.ndarray, options: dict[str, Any]) -> np.ndarray:
         if self.kind == "colorize":
@@ -310,6 +313,14 @@ class Restorer(ImageToImage):
             m = read_mask(options["mask"], a.shape[:2])[..., None]
             return (a * (1 - m) + 255 * m).astype(np.uint8)
         return a
+
+
+def keep_luma(rgb: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """``rgb``'s colour (chroma) on the given luma: colorization keeps the input's brightness exactly."""
+    x = rgb.astype(np.float32)
+    y = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    out = x + (luma[..., 0] - y)[..., None]  # shifting R, G and B equally changes luma only
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 Restoration.Predictor = Restorer

@@ -38,6 +38,8 @@ def test_each_task_trains_and_applies(tmp_path, kind):
     assert out.shape == (21 * scale, 35 * scale, 3)
     if kind == "inpaint":
         assert (out[0] == 100).all()              # known pixels are kept
+    if kind == "colorize":
+        assert np.abs(out.astype(float) @ [0.299, 0.587, 0.114] - 100).max() <= 1.5   # the input's brightness
 
 
 def test_superres_pixel_loss_decreases(tmp_path):

@@ -103,3 +103,18 @@ def test_facades_label_to_photo_steps(tmp_path):
                            out=tmp_path / "run", **dict(TINY, crop=64))
     out = model.apply_path(DATA / "facades" / "test" / "1.jpg", tmp_path / "o.png")
     assert Image.open(out[0]).size == (512, 256)
+
+
+@needs(DATA / "facades")
+def test_cyclegan_on_facades_halves_with_no_pair_left(tmp_path):
+    from ganforge.data.pairs import read_side_by_side
+
+    pairs = read_side_by_side(DATA / "facades" / "test", limit=4)
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    for i in range(4):
+        Image.fromarray(pairs.a.images[i]).save(tmp_path / "A" / f"{i}.png")
+        Image.fromarray(pairs.b.images[(i + 1) % 4]).save(tmp_path / "B" / f"{i}.png")   # shifted: no pair survives
+    model = ganforge.train("translate", a=str(tmp_path / "A"), b=str(tmp_path / "B"), unpaired=True,
+                           out=tmp_path / "run", **TINY)
+    assert model.apply(pairs.a.images[0][:100, :90]).shape == (100, 90, 3)
