@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from .. import losses, media
 from ..config import to_dict
-from ..data.pairs import (ImageList, PairSet, random_crop, read_matched, read_photos, read_side_by_side,
+from ..data.pairs import (PairSet, random_crop, read_matched, read_photos, read_side_by_side,
                           to_tensor)
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
