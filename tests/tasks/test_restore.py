@@ -88,3 +88,11 @@ def test_cli_train_restore_and_apply_with_mask_folder(tmp_path):
     r = runner.invoke(app, ["train", "restore", "--task", "superres", "--data", str(ph), "--out", str(tmp_path / "x"),
                             "--crop", "30", "--steps", "1"])
     assert r.exit_code == 1 and "crop 30 is not a multiple of the scale 4" in r.output
+
+
+def test_resume_keeps_the_phase(tmp_path):
+    ph = photos(tmp_path / "ph")
+    ganforge.train("restore", kind="denoise", data=str(ph), out=tmp_path / "run", **dict(TINY, steps=2, pretrain_steps=3))
+    assert ganforge.load(tmp_path / "run").meta["phase"] == "pixel"
+    model = ganforge.resume(tmp_path / "run", steps=5, progress=False)
+    assert model.meta["step"] == 5 and model.meta["phase"] == "adversarial"
