@@ -483,6 +483,150 @@ def features_train(
     typer.echo(f"wrote {result.path}  ({result})")
 
 
+# ---------------------------------------------------------------------------------------------- image-to-image
+def _train_i2i(task: str, out: Path, overwrite: bool, quiet: bool, dry_run: bool, kwargs: dict) -> None:
+    from . import api
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    with _user_errors():
+        if dry_run:
+            typer.echo(json.dumps(api.train(task, out=out, dry_run=True, **kwargs), indent=2))
+            return
+        api.train(task, out=out, overwrite=overwrite, progress=not quiet, **kwargs)
+        _print_outputs(out)
+
+
+@train_app.command("translate")
+def train_translate(
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    pairs: Optional[str] = typer.Option(None, "--pairs", help="Folder of side-by-side A|B images (pix2pix format)."),
+    a: Optional[str] = typer.Option(None, "--a", help="Folder of A images (with --b; matched by file name)."),
+    b: Optional[str] = typer.Option(None, "--b", help="Folder of B images."),
+    unpaired: bool = typer.Option(False, "--unpaired", help="A and B are unrelated images: CycleGAN."),
+    direction: str = typer.Option("AtoB", help="AtoB or BtoA."),
+    crop: int = typer.Option(128, help="Training crop side."),
+    load_size: Optional[int] = typer.Option(None, help="Resize each image's shorter side to this before cropping."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(4, help="Pairs per step."),
+    width: int = typer.Option(64, help="Base channel count of G and D."),
+    depth: Optional[int] = typer.Option(None, help="U-Net levels (default: from the crop)."),
+    norm: str = typer.Option("batch", help="Generator normalisation: batch, instance or none."),
+    loss: Optional[str] = typer.Option(None, help="ns, lsgan or hinge (default ns; lsgan for --unpaired)."),
+    lambda_l1: float = typer.Option(100.0, help="L1 weight (paired)."),
+    lambda_cycle: float = typer.Option(10.0, help="Cycle-consistency weight (unpaired)."),
+    lambda_identity: float = typer.Option(0.5, help="Identity weight, relative to the cycle weight (unpaired)."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N images."),
+    lr_g: float = typer.Option(2e-4), lr_d: float = typer.Option(2e-4),
+    precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(200, help="Write a sample grid (input | output | target) every N steps."),
+    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train image-to-image translation: pix2pix on pairs, CycleGAN with --unpaired."""
+    if steps is None and minutes is None:
+        steps = 2000
+    _train_i2i("translate", out, overwrite, quiet, dry_run, dict(
+        pairs=pairs, a=a, b=b, unpaired=unpaired, direction=direction, crop=crop, load_size=load_size, steps=steps,
+        minutes=minutes, batch=batch, width=width, depth=depth, norm=norm, loss=loss, lambda_l1=lambda_l1,
+        lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, limit=limit, lr_g=lr_g, lr_d=lr_d,
+        beta1=0.5, beta2=0.999, precision=precision, device=device, threads=threads, seed=seed,
+        eval_every=eval_every, checkpoint_every=checkpoint_every))
+
+
+@train_app.command("restore")
+def train_restore(
+    task: str = typer.Option(..., "--task", help="superres, inpaint, denoise, derain, colorize or deblur."),
+    data: str = typer.Option(..., "--data", help="Any folder of clean photos (inputs are degraded on the fly)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    scale: int = typer.Option(4, help="superres: 2, 3, 4 or 8."),
+    crop: Optional[int] = typer.Option(None, help="Training crop (default 96 superres, 128 inpaint/colorize, "
+                                       "else 64)."),
+    noise: str = typer.Option("gaussian", help="denoise: gaussian or poisson."),
+    level: Optional[float] = typer.Option(None, help="denoise: sigma (default 25) or Poisson peak (default 30)."),
+    mask: str = typer.Option("mixed", help="inpaint: rect, free or mixed training masks."),
+    blur: float = typer.Option(3.0, help="deblur: largest Gaussian blur sigma."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 3000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(16, help="Crops per step."),
+    width: int = typer.Option(64, help="Base channel count."),
+    blocks: int = typer.Option(8, help="superres: residual blocks."),
+    pretrain_steps: Optional[int] = typer.Option(None, help="Pixel-loss steps before the adversarial loss "
+                                                 "(default 1000 superres, else 0)."),
+    lambda_adv: Optional[float] = typer.Option(None, help="Adversarial weight (default 1e-3; 1e-2 inpaint/colorize)."),
+    load_size: Optional[int] = typer.Option(None, help="Resize each photo's shorter side to this first."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N photos."),
+    lr_g: float = typer.Option(2e-4), lr_d: float = typer.Option(2e-4),
+    precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(200, help="Write a sample grid (input | output | target) every N steps."),
+    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a restoration model from any folder of photos (degradations are synthesised)."""
+    if steps is None and minutes is None:
+        steps = 3000
+    _train_i2i("restore", out, overwrite, quiet, dry_run, dict(
+        kind=task, data=data, scale=scale, crop=crop, noise=noise, level=level, mask=mask, blur=blur, steps=steps,
+        minutes=minutes, batch=batch, width=width, blocks=blocks, pretrain_steps=pretrain_steps,
+        lambda_adv=lambda_adv, load_size=load_size, limit=limit, lr_g=lr_g, lr_d=lr_d, beta1=0.9, beta2=0.99,
+        precision=precision, device=device, threads=threads, seed=seed, eval_every=eval_every,
+        checkpoint_every=checkpoint_every))
+
+
+@app.command("apply")
+def apply_model(
+    model: Path = typer.Argument(..., help="Model file or run folder."),
+    input: Path = typer.Argument(..., help="An image or a folder of images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder for a folder input."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Inpainting: mask image (white = fill in), or a folder "
+                                        "of masks named like the inputs."),
+    compare: bool = typer.Option(False, "--compare", help="Write input | output side by side."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Tile side for large images (default 512)."),
+    direction: Optional[str] = typer.Option(None, "--direction", help="CycleGAN models: AtoB or BtoA."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Apply a trained model to an image or a folder (translation, restoration, ...)."""
+    from . import load
+
+    options = {k: v for k, v in dict(mask=mask, tile=tile, direction=direction).items() if v is not None}
+    if compare:
+        options["compare"] = True
+    with _user_errors():
+        m = load(model, device=device)
+        if not hasattr(m, "apply_path"):
+            from .errors import ConfigError
+            raise ConfigError(f"model of task {m.task!r} cannot be applied to images or videos "
+                              "(try 'ganforge sample')")
+        bar = None
+        progress = None
+        if not quiet and Path(input).is_dir():
+            from rich.progress import Progress
+            bar = Progress(transient=True)
+            bar.start()
+            job = bar.add_task("apply", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(job, completed=done, total=total)
+        try:
+            written = m.apply_path(Path(input), Path(output), progress=progress, **options)
+        finally:
+            if bar is not None:
+                bar.stop()
+        typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}" +
+                   (f": {written[0]}" if len(written) == 1 else f" under {output}"))
+
+
 def main() -> None:
     app()
 

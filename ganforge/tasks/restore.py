@@ -1,0 +1,315 @@
+"""Restoration from any folder of photos: super-resolution, inpainting, denoising, de-raining, colorization
+and deblurring. The degraded input is synthesised on the fly from random crops (ganforge/data/degrade.py),
+so no paired data set is needed.
+
+Networks: super-resolution uses an SRGAN-class generator (residual blocks, pixel-shuffle upsampling, on
+top of a bicubic enlargement); the other tasks a U-Net without normalisation (a plain convolution of its
+input, so tiles blend without seams) that predicts a correction to its input (denoise, derain, deblur) or
+the image itself (colorize; inpaint, where known pixels are kept). A PatchGAN D judges the outputs.
+
+Training runs ``pretrain_steps`` with the pixel (L1) loss alone, then adds ``lambda_adv`` x adversarial
+loss (SRGAN's recipe). The model at the end of the pixel phase is also written as ``model-pixel.safetensors``.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import losses, media
+from ..config import to_dict
+from ..data.degrade import TASKS, Degradation, grey
+from ..data.pairs import random_crop, read_photos, to_tensor
+from ..engine import AdversarialTask, Callback, Phase
+from ..errors import ConfigError
+from ..image_predictor import ImageToImage, read_mask, to_tensor as image_tensor, to_uint8
+from ..nets import unet
+from . import register
+from .translate import np_rng
+
+PIXEL_MODEL_FILE = "model-pixel.safetensors"
+#: per task: training crop, adversarial weight, pixel-only steps
+DEFAULTS = {"superres": (96, 1e-3, 1000), "inpaint": (128, 1e-2, 0), "denoise": (64, 1e-3, 0),
+            "derain": (64, 1e-3, 0), "colorize": (128, 1e-2, 0), "deblur": (64, 1e-3, 0)}
+
+
+@dataclass
+class RestoreOptions:
+    kind: str = "superres"             # superres | inpaint | denoise | derain | colorize | deblur (CLI: --task)
+    data: str = ""                     # any folder of photos
+    scale: int = 4                     # superres: 2, 3, 4 or 8
+    crop: int | None = None            # training crop of the clean image; None: per task (96 SR, 128 inpaint/colorize, else 64)
+    load_size: int | None = None       # resize each photo's shorter side to this first
+    limit: int | None = None
+    noise: str = "gaussian"            # denoise: gaussian | poisson
+    level: float | None = None         # denoise: sigma (default 25) or Poisson peak (default 30)
+    mask: str = "mixed"                # inpaint: rect | free | mixed
+    blur: float = 3.0                  # deblur: largest Gaussian sigma
+    sr_blur: float = 0.0               # superres: extra degradations of the small image
+    sr_noise: float = 0.0
+    sr_jpeg: int | None = None
+    width: int = 64
+    blocks: int = 8                    # superres: residual blocks
+    depth: int | None = None           # U-Net levels; None: from the crop
+    lambda_pixel: float = 1.0
+    lambda_adv: float | None = None    # None: 1e-3 (1e-2 for inpaint, colorize)
+    pretrain_steps: int | None = None  # pixel loss only; None: 1000 for superres, else 0
+    loss: str = "ns"                   # adversarial loss: ns | lsgan | hinge
+    sample_grid: int = 4
+
+    def validate(self) -> None:
+        if self.kind not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}; got {self.kind!r}")
+        if not self.data:
+            raise ConfigError("give the data: a folder of photos")
+        if self.scale not in (2, 3, 4, 8):
+            raise ConfigError(f"scale must be 2, 3, 4 or 8; got {self.scale}")
+        crop = self.crop if self.crop is not None else DEFAULTS[self.kind][0]
+        if crop < 16:
+            raise ConfigError(f"crop must be at least 16; got {crop}")
+        if self.kind == "superres" and crop % self.scale:
+            raise ConfigError(f"crop {crop} is not a multiple of the scale {self.scale}")
+        if self.loss not in ("ns", "lsgan", "hinge"):
+            raise ConfigError(f"loss must be ns, lsgan or hinge; got {self.loss!r}")
+        for name in ("width", "blocks", "sample_grid"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
+        if self.lambda_adv is not None and self.lambda_adv < 0:
+            raise ConfigError(f"lambda_adv must not be negative; got {self.lambda_adv}")
+        if self.pretrain_steps is not None and self.pretrain_steps < 0:
+            raise ConfigError(f"pretrain_steps must not be negative; got {self.pretrain_steps}")
+        self.degradation()  # checks noise, mask, level, blur
+
+    def degradation(self) -> Degradation:
+        return Degradation(self.kind, scale=self.scale, noise=self.noise, level=self.level, mask=self.mask,
+                           blur=self.blur, sr_blur=self.sr_blur, sr_noise=self.sr_noise, sr_jpeg=self.sr_jpeg)
+
+
+def net_kwargs(opt: RestoreOptions) -> dict[str, Any]:
+    """The generator's JSON-ready description for a task's (resolved) options."""
+    if opt.kind == "superres":
+        return {"kind": "srresnet", "channels": 3, "width": opt.width, "blocks": opt.blocks, "scale": opt.scale}
+    in_ch = {"inpaint": 4, "colorize": 1}.get(opt.kind, 3)
+    residual = opt.kind in ("denoise", "derain", "deblur")
+    return {"kind": "unet", "in_channels": in_ch, "out_channels": 3, "width": opt.width, "depth": opt.depth,
+            "norm": "none", "residual": residual}
+
+
+def build_generator(kwargs: dict[str, Any]) -> nn.Module:
+    kw = dict(kwargs)
+    return unet.build(kw.pop("kind"), **kw)
+
+
+@register("restore")
+class Restoration(AdversarialTask):
+    Options = RestoreOptions
+    ema_module = None
+
+    def __init__(self, options: RestoreOptions, data=None, seed: int = 0, progress=None):
+        options.validate()
+        self.options = opt = copy.deepcopy(options)
+        crop, adv, pre = DEFAULTS[opt.kind]
+        opt.crop = crop if opt.crop is None else opt.crop
+        opt.lambda_adv = adv if opt.lambda_adv is None else opt.lambda_adv
+        opt.pretrain_steps = pre if opt.pretrain_steps is None else opt.pretrain_steps
+        if opt.kind != "superres" and opt.depth is None:
+            opt.depth = unet.default_depth(opt.crop)
+        if opt.kind != "superres" and opt.crop % 2 ** opt.depth:
+            raise ConfigError(f"crop {opt.crop} is not a multiple of 2^depth = {2 ** opt.depth}")
+        self.degrade = opt.degradation()
+        self.data = data if data is not None else read_photos(opt.data, opt.limit, opt.load_size)
+        self.data.check_crop(opt.crop)
+        torch.manual_seed(seed)
+        self.g_kwargs = net_kwargs(opt)
+        self.d_kwargs = dict(in_channels=3, width=opt.width, layers=3 if opt.crop >= 64 else 2)
+        self.modules = {"G": build_generator(self.g_kwargs), "D": unet.PatchDiscriminator(**self.d_kwargs)}
+        self.phases = [Phase("G", "G"), Phase("D", "D")]
+        self.steps_seen = 0
+        self._fake: torch.Tensor | None = None
+
+    @property
+    def adversarial(self) -> bool:
+        """Past the pixel-loss phase (and with a non-zero adversarial weight)."""
+        return self.steps_seen > self.options.pretrain_steps and self.options.lambda_adv > 0
+
+    # --------------------------------------------------------------- data
+    def make_batch(self, images: list[np.ndarray], rng: np.random.Generator):
+        """(network input, target, mask or None) tensors for clean crops ``images``."""
+        xs, masks = [], []
+        for im in images:
+            x, m = self.degrade(im, rng)
+            xs.append(x)
+            masks.append(m)
+        x, y = to_tensor(xs), to_tensor(images)
+        mask = None
+        if self.options.kind == "inpaint":
+            mask = torch.from_numpy(np.stack(masks))[:, None]
+            x = torch.cat([x * (1 - mask), mask * 2 - 1], 1)  # holes are 0 (mid grey); the mask channel in {-1, 1}
+        return x, y, mask
+
+    def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device):
+        self._fake = None
+        self.steps_seen += 1
+        rng, opt = np_rng(gen), self.options
+        idx = rng.integers(len(self.data), size=batch)
+        crops = [random_crop([self.data.images[i]], opt.crop, rng)[0] for i in idx]
+        x, y, m = self.make_batch(crops, rng)
+        return x.to(device), y.to(device), None if m is None else m.to(device)
+
+    # --------------------------------------------------------------- losses
+    def forward(self, G: nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        out = G(x)
+        if mask is not None:  # keep the known pixels
+            out = mask * out + (1 - mask) * x[:, :3]
+        return out
+
+    def loss(self, phase: str, batch, nets: dict[str, nn.Module], gen: torch.Generator):
+        G, D, opt = nets["G"], nets["D"], self.options
+        x, y, mask = batch
+        if phase == "G":
+            out = self.forward(G, x, mask)
+            pixel = (out.float() - y).abs().mean()
+            if mask is not None:  # the hole is what matters: its mean error, not diluted by the known pixels
+                pixel = (out.float() - y).abs().mul(mask).sum() / (mask.sum() * 3).clamp_min(1)
+            total = opt.lambda_pixel * pixel
+            scalars = {"G/pixel": pixel.detach()}
+            if self.adversarial:
+                self._fake = out.detach()
+                adv = losses.g_loss(opt.loss, D(out))
+                total = total + opt.lambda_adv * adv
+                scalars["G/adv"] = adv.detach()
+            return total, scalars
+        if phase == "D":
+            if not self.adversarial:  # pixel phase: no D step (a zero loss that touches every parameter)
+                return sum(p.sum() for p in D.parameters()) * 0.0, {}
+            fake = self._fake if self._fake is not None else self.forward(G, x, mask).detach()
+            real_logits, fake_logits = D(y), D(fake.to(y.dtype))
+            return losses.d_loss(opt.loss, real_logits, fake_logits), {
+                "D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps_seen": self.steps_seen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps_seen = int(state.get("steps_seen", 0))
+
+    # --------------------------------------------------------------- outputs
+    def data_description(self) -> dict[str, Any]:
+        return {"source": self.data.source, "n": len(self.data), "kind": "photos",
+                "fingerprint": self.data.fingerprint()}
+
+    def callbacks(self) -> list[Callback]:
+        return [RestorationGrids(self), PixelModelAtSwitch(self)]
+
+    def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        tensors = {f"G.{k}": v for k, v in raw["G"].state_dict().items()}
+        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs},
+                         "phase": "adversarial" if self.adversarial else "pixel"}
+
+
+class RestorationGrids(Callback):
+    """``samples/step-NNNNNN.png``: rows of degraded input | output | clean target, on fixed crops."""
+
+    def __init__(self, task: Restoration):
+        self.task = task
+        opt = task.options
+        rng = np.random.default_rng(0)
+        crops = []
+        for i in range(opt.sample_grid):
+            im = task.data.images[i % len(task.data)]
+            h, w = im.shape[:2]
+            y, x = (h - opt.crop) // 2, (w - opt.crop) // 2
+            crops.append(im[y:y + opt.crop, x:x + opt.crop])
+        self.x, self.y, self.mask = task.make_batch(crops, rng)
+
+    def on_eval(self, trainer, step: int) -> None:
+        G = trainer.raw["G"]
+        x, y = self.x.to(trainer.device), self.y.to(trainer.device)
+        mask = None if self.mask is None else self.mask.to(trainer.device)
+        with torch.no_grad():
+            out = self.task.forward(G, x, mask).float().clamp(-1, 1)
+        shown = x[:, :3]
+        if shown.shape[1] == 1:
+            shown = shown.repeat(1, 3, 1, 1)
+        if shown.shape[2] != out.shape[2]:  # super-resolution: show the small input enlarged (nearest)
+            shown = torch.nn.functional.interpolate(shown, size=out.shape[2:], mode="nearest")
+        images = torch.stack([shown.float().cpu(), out.cpu(), y.float().cpu()], 1).reshape(-1, *out.shape[1:])
+        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+                         media.grid(media.to_uint8(images), nrow=3))
+
+
+class PixelModelAtSwitch(Callback):
+    """Write ``model-pixel.safetensors`` when the pixel-loss phase ends (the PSNR-oriented model)."""
+
+    def __init__(self, task: Restoration):
+        self.task = task
+
+    def on_step(self, trainer) -> None:
+        if self.task.options.pretrain_steps and trainer.step == self.task.options.pretrain_steps:
+            trainer.export(Path(trainer.run_dir) / PIXEL_MODEL_FILE)
+
+    def on_end(self, trainer, status: str) -> None:
+        if status != "failed" and not self.task.adversarial and self.task.options.pretrain_steps:
+            trainer.export(Path(trainer.run_dir) / PIXEL_MODEL_FILE)  # training ended inside the pixel phase
+
+
+class Restorer(ImageToImage):
+    """A trained restoration model: ``apply(image)`` restores an image of any size.
+
+    Inpainting models need ``mask=`` (an image, path or HW array; white / 1 = missing pixels).
+    ``degrade(image, seed)`` synthesises the model's training degradation of a clean image.
+    """
+
+    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(meta, path, device)
+        self.G = G.to(self.device).eval()
+        self.opt = RestoreOptions(**meta["options"])
+        self.kind = self.opt.kind
+        self.options = ("tile", "compare", "mask") if self.kind == "inpaint" else ("tile", "compare")
+        self.scale = self.opt.scale if self.kind == "superres" else 1
+
+    @classmethod
+    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "Restorer":
+        G = build_generator(meta["nets"]["G"])
+        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        return cls(G, meta, path, device)
+
+    def degrade(self, image: Any, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+        """The training degradation of a clean image: (input float32 HWC 0..255, mask or None)."""
+        from ..image_predictor import as_array
+        return self.opt.degradation()(as_array(image), np.random.default_rng(seed))
+
+    def _net_input(self, a: np.ndarray, mask: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.kind == "colorize":
+            return image_tensor(grey(a), self.device), None
+        x = image_tensor(a, self.device)
+        if self.kind != "inpaint":
+            return x, None
+        if mask is None:
+            raise ConfigError("an inpainting model needs a mask (--mask: white where pixels are missing)")
+        m = torch.from_numpy(read_mask(mask, a.shape[:2]))[None, None].to(self.device)
+        return torch.cat([x * (1 - m), m * 2 - 1], 1), m
+
+    def _apply_array(self, a: np.ndarray, tile: int | None = None, mask: Any = None) -> np.ndarray:
+        x, m = self._net_input(a, mask)
+        y = self._tiled(self.G, x, tile, scale=self.scale, multiple=getattr(self.G, "multiple", 1))
+        if m is not None:
+            y = m * y + (1 - m) * x[:, :3]
+        return to_uint8(y)
+
+    def _comparison_input(self, a: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+        if self.kind == "colorize":
+            return np.repeat(np.clip(grey(a), 0, 255).astype(np.uint8), 3, 2)
+        if self.kind == "inpaint" and options.get("mask") is not None:
+            m = read_mask(options["mask"], a.shape[:2])[..., None]
+            return (a * (1 - m) + 255 * m).astype(np.uint8)
+        return a
+
+
+Restoration.Predictor = Restorer
