@@ -105,6 +105,10 @@ def train_image(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+    conditional: bool = typer.Option(False, "--conditional", help="Class-conditional: labels from class "
+                                     "subfolders, IDX label files or a file,label CSV given as --data."),
+    cond_mode: str = typer.Option("projection", help="With --conditional: projection (discriminator) or acgan "
+                                  "(auxiliary classifier)."),
 ) -> None:
     """Train an image generator on your own images."""
     from . import api
@@ -117,6 +121,8 @@ def train_image(
                   threads=threads, compile=compile, seed=seed, eval_every=eval_every,
                   checkpoint_every=checkpoint_every, log_every=log_every, metrics=metrics, eval_n=eval_n,
                   features=features, weights=weights)
+    if conditional:
+        kwargs.update(conditional=True, cond_mode=cond_mode)
     with _user_errors():
         if dry_run:
             typer.echo(json.dumps(api.train("image", out=out, dry_run=True, **kwargs), indent=2))
@@ -274,7 +280,9 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            rows: Optional[int] = typer.Option(None, "--rows", help="Table models: rows to generate (-o synth.csv)."),
            where: Optional[str] = typer.Option(None, "--where", help='Table models: conditions every row meets, '
                                                'e.g. "sex=F,age>40".'),
-           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series.")) -> None:
+           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series."),
+           cls: Optional[str] = typer.Option(None, "--class", help="Conditional image models: the class of every "
+                                             "image (name or index).")) -> None:
     """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
     from . import load, media
 
@@ -293,7 +301,7 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
             return
         if rows is not None or where is not None:
             raise GanforgeError(f"--rows and --where apply to table models; this is a {m.task!r} model")
-        images = m.sample(n, seed=seed)
+        images = m.sample(n, seed=seed) if cls is None else m.sample(n, seed=seed, classes=cls)
         if output is not None:
             media.save_image(output, media.grid(images, nrow=nrow))
             typer.echo(f"wrote {output}")
@@ -334,12 +342,31 @@ def _sample_series(m, n: int, label: Optional[str], seed: int, output: Optional[
 @app.command()
 def walk(model: Path = typer.Argument(..., help="Model file or run folder."),
          output: Path = typer.Option(Path("walk.gif"), "-o", "--output", help=".gif or .mp4"),
-         seed: int = typer.Option(0), walks: int = typer.Option(16, help="Walks shown side by side.")) -> None:
-    """Animate a looping walk through the latent space."""
-    from . import load
+         seed: int = typer.Option(0), walks: int = typer.Option(16, help="Walks shown side by side."),
+         start: Optional[str] = typer.Option(None, "--from", help="Walk from this seed (or latent file) ..."),
+         end: Optional[str] = typer.Option(None, "--to", help="... to this seed (or latent file from 'invert')."),
+         frames: int = typer.Option(48, help="With --from/--to: frames, both ends included."),
+         fps: int = typer.Option(12, help="With --from/--to: frames per second."),
+         spherical: bool = typer.Option(True, "--slerp/--lerp", help="Spherical or straight interpolation."),
+         cls: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class along the walk.")
+         ) -> None:
+    """Animate a walk through the latent space: between two seeds or inverted images (--from/--to), or a
+    looping walk of many samples."""
+    from . import latent, load
 
     with _user_errors():
-        typer.echo(f"wrote {load(model).walk(output, seed=seed, walks=walks)}")
+        m = load(model)
+        if start is None and end is None:
+            typer.echo(f"wrote {m.walk(output, seed=seed, walks=walks)}")
+            return
+        if start is None or end is None:
+            raise GanforgeError("give both ends of the walk: --from SEED --to SEED")
+        a, b = latent.endpoint(m, start, cls), latent.endpoint(m, end, cls)
+        path, note = latent.write_walk(m, output, a, b, frames=frames, fps=fps,
+                                       mode="slerp" if spherical else "lerp")
+        if note:
+            typer.secho(note, fg="yellow", err=True)
+        typer.echo(f"wrote {path}")
 
 
 @app.command()
@@ -625,6 +652,191 @@ def apply_model(
                 bar.stop()
         typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}" +
                    (f": {written[0]}" if len(written) == 1 else f" under {output}"))
+
+
+# ---------------------------------------------------------------------------------------------- latent space
+def _image_model(model: Path, device: str = "cpu"):
+    from . import load
+
+    m = load(model, device=device)
+    if m.task != "image":
+        raise GanforgeError(f"{model}: latent tools work on image models; this is a {m.task!r} model")
+    return m
+
+
+def _latent_of(m, image: Optional[Path], latent_file: Optional[Path], cls: Optional[str], steps: int,
+               features: Optional[str], resize: bool):
+    """(latent, the input image or None): read a latent file or invert an image."""
+    from . import latent
+
+    if (image is None) == (latent_file is None):
+        raise GanforgeError("give one input: --image IN.png or --latent FILE")
+    if latent_file is not None:
+        return latent.load_latent(latent_file, m), None
+    lat = latent.invert(m, image, classes=cls, steps=steps, features=features, resize=resize)
+    for note in lat.meta["notes"]:
+        typer.secho(note, fg="yellow", err=True)
+    return lat, lat.reconstruction
+
+
+@app.command()
+def invert(model: Path = typer.Argument(..., help="Image model file or run folder."),
+           image: Path = typer.Option(..., "--image", help="The image to project into the latent space."),
+           output: Path = typer.Option(..., "-o", "--output", help="Latent file to write (.safetensors)."),
+           cls: Optional[str] = typer.Option(None, "--class", help="Conditional models: the image's class "
+                                             "(default: the best fitting one)."),
+           steps: int = typer.Option(300, help="Optimisation steps."),
+           features: Optional[str] = typer.Option(None, help="Domain feature file for a feature loss beside pixels."),
+           encoder: Optional[Path] = typer.Option(None, help="Encoder file to start from (latent.train_encoder)."),
+           resize: bool = typer.Option(True, "--resize/--no-resize", help="Centre-crop and resize another size "
+                                       "(else refuse it)."),
+           preview: Optional[Path] = typer.Option(None, help="Also write input | reconstruction side by side."),
+           seed: int = typer.Option(0)) -> None:
+    """Find the latent (and class) whose image matches IN.png; keep it in a small file for editing."""
+    from . import latent, media
+
+    with _user_errors():
+        m = _image_model(model)
+        lat = latent.invert(m, image, classes=cls, steps=steps, features=features, encoder=encoder,
+                            resize=resize, seed=seed)
+        for note in lat.meta["notes"]:
+            typer.secho(note, fg="yellow", err=True)
+        lat.meta["image"] = str(image)
+        latent.save_latent(output, lat, m)
+        what = f"  class {lat.meta['classes'][0]}" if lat.meta.get("classes") else ""
+        ssim = f"  SSIM {lat.meta['ssim']:.3f}" if lat.meta.get("ssim") is not None else ""
+        typer.echo(f"PSNR {lat.meta['psnr']:.2f} dB{ssim}{what}")
+        if preview is not None:
+            target, _ = latent.load_target(image, m, resize)
+            pair = torch_cat_nhwc([target, lat.reconstruction])
+            media.save_image(preview, media.upscale(media.grid(pair, nrow=2), max(1, 128 // m.options.size)))
+            typer.echo(f"wrote {preview}")
+        typer.echo(f"wrote {output}")
+
+
+def torch_cat_nhwc(batches) -> "np.ndarray":
+    """uint8 NCHW tensors -> one uint8 NHWC array."""
+    import numpy as np
+
+    return np.concatenate([b.permute(0, 2, 3, 1).numpy() for b in batches])
+
+
+@app.command()
+def edit(model: Path = typer.Argument(..., help="Image model file or run folder."),
+         output: Path = typer.Option(..., "-o", "--output", help="Edited image (png)."),
+         image: Optional[Path] = typer.Option(None, "--image", help="Image to invert then edit ..."),
+         latent_file: Optional[Path] = typer.Option(None, "--latent", help="... or a latent file from 'invert'."),
+         direction: Optional[str] = typer.Option(None, help="Direction name (pc0.., a class name) in --directions."),
+         directions_file: Optional[Path] = typer.Option(None, "--directions", help="Directions file "
+                                                        "(default: directions.safetensors beside the model)."),
+         strength: float = typer.Option(2.0, help="How far to move along the direction (in std of z)."),
+         to_class: Optional[str] = typer.Option(None, "--to-class", help="Conditional models: regenerate with "
+                                                "this class, keeping z (the style)."),
+         cls: Optional[str] = typer.Option(None, "--class", help="With --image: the input's class (default: best fit)."),
+         steps: int = typer.Option(300, help="With --image: inversion steps."),
+         features: Optional[str] = typer.Option(None, help="With --image: domain feature file for the inversion."),
+         resize: bool = typer.Option(True, "--resize/--no-resize"),
+         side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input | reconstruction | edit.")
+         ) -> None:
+    """Edit an image in latent space: move along a direction, or change its class keeping its style."""
+    from . import latent, media
+
+    with _user_errors():
+        if direction is None and to_class is None:
+            raise GanforgeError("say what to change: --direction NAME (with --strength) or --to-class CLASS")
+        m = _image_model(model)
+        lat, recon = _latent_of(m, image, latent_file, cls, steps, features, resize)
+        z, y = lat.z[:1], (lat.y[:1] if lat.y is not None else None)
+        if direction is not None:
+            path = directions_file or (artifact_dir(model) / "directions.safetensors")
+            z = latent.apply_direction(z, latent.load_directions(path, m).get(direction), strength)
+        if to_class is not None:
+            y = m.labels(1, to_class)
+        out = m.generate(z, y=y)
+        if side_by_side:
+            parts = ([] if image is None else [latent.load_target(image, m, resize)[0].permute(0, 2, 3, 1).numpy()])
+            if recon is None:
+                recon_np = m.generate(lat.z[:1], y=lat.y[:1] if lat.y is not None else None)
+            else:
+                recon_np = recon[:1].permute(0, 2, 3, 1).numpy()
+            import numpy as np
+            out = np.concatenate(parts + [recon_np, out])
+            media.save_image(output, media.upscale(media.grid(out, nrow=len(out)), max(1, 128 // m.options.size)))
+        else:
+            media.save_image(output, out[0])
+        typer.echo(f"wrote {output}")
+
+
+def artifact_dir(model: Path) -> Path:
+    return model if model.is_dir() else model.parent
+
+
+@app.command()
+def directions(model: Path = typer.Argument(..., help="Image model file or run folder."),
+               output: Optional[Path] = typer.Option(None, "-o", "--output", help="Directions file (default: "
+                                                     "directions.safetensors beside the model)."),
+               method: str = typer.Option("pca", help="pca (unsupervised, GANSpace-style) or classifier "
+                                          "(supervised, InterFaceGAN-style: needs --features)."),
+               k: int = typer.Option(10, help="pca: number of components (pc0..)."),
+               n: int = typer.Option(2000, "--n", help="Samples to compute them from."),
+               features: Optional[str] = typer.Option(None, help="classifier: a domain feature file trained on "
+                                                      "labelled data; its classes name the directions."),
+               preview: Optional[Path] = typer.Option(None, help="Also write a grid: one row per direction, "
+                                                      "strengths -3..3."),
+               seed: int = typer.Option(0)) -> None:
+    """Compute edit directions in the latent space and save them for 'ganforge edit --direction'."""
+    from . import latent
+
+    with _user_errors():
+        m = _image_model(model)
+        if method == "pca":
+            d = latent.pca_directions(m, k=k, n=n, seed=seed)
+        elif method == "classifier":
+            if features is None:
+                raise GanforgeError("--method classifier needs --features FILE (a domain classifier)")
+            from .metrics.features import load_features
+            d = latent.classifier_directions(m, load_features(features).logits, n=n, seed=seed)
+        else:
+            raise GanforgeError(f"--method must be pca or classifier, got {method!r}")
+        output = output or (artifact_dir(model) / "directions.safetensors")
+        latent.save_directions(output, d, m)
+        typer.echo(f"{len(d.names)} directions: {', '.join(d.names)}")
+        if preview is not None:
+            _directions_preview(m, d, preview, seed)
+            typer.echo(f"wrote {preview}")
+        typer.echo(f"wrote {output}")
+
+
+def _directions_preview(m, d, path: Path, seed: int) -> None:
+    import torch
+    from . import latent, media
+
+    strengths = [-3, -2, -1, 0, 1, 2, 3]
+    z = m.latents(1, seed=seed)
+    zs = torch.cat([latent.apply_direction(z, v, s) for v in d.vectors for s in strengths])
+    y = m.labels(len(zs), 0) if m.conditional else None
+    media.save_image(path, media.upscale(media.grid(m.generate(zs, y=y), nrow=len(strengths)),
+                                         max(1, 64 // m.options.size)))
+
+
+@app.command()
+def arithmetic(model: Path = typer.Argument(..., help="Image model file or run folder."),
+               a: str = typer.Option(..., "--a", help="Seeds whose mean latent is A, e.g. 1,2,5-7."),
+               b: str = typer.Option(..., "--b", help="Seeds for B."),
+               c: str = typer.Option(..., "--c", help="Seeds for C."),
+               output: Path = typer.Option(..., "-o", "--output", help="Grid: mean A, mean B, mean C, A - B + C."),
+               cls: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class.")) -> None:
+    """Vector arithmetic on mean latents: A - B + C (e.g. smiling woman - neutral woman + neutral man)."""
+    import torch
+    from . import latent, media
+
+    with _user_errors():
+        m = _image_model(model)
+        za, zb, zc = (latent.mean_latent(m, s) for s in (a, b, c))
+        zs = torch.cat([za, zb, zc, latent.arithmetic(za, zb, zc)])
+        y = m.labels(4, cls) if m.conditional else (m.labels(4, cls) if cls is not None else None)
+        media.save_image(output, media.upscale(media.grid(m.generate(zs, y=y), nrow=4), max(1, 128 // m.options.size)))
+        typer.echo(f"wrote {output}  (A, B, C, A - B + C)")
 
 
 def main() -> None:

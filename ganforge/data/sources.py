@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ganforge.data import arrays, builtin, idx, images
+from ganforge.data import arrays, builtin, idx, images, labelled
 from ganforge.data.images import Progress
 from ganforge.data.imageset import ImageSet
 from ganforge.errors import ConfigError, DataError
@@ -46,6 +46,7 @@ def load_images(
       ``labels``/``y``): NHW, NHWC or NCHW with C in 1, 3, 4; uint8, 16-bit, or float in [0, 1], [-1, 1]
       or [0, 255].
     - a single image file (a set of one).
+    - a ``.csv`` of ``file,label`` rows (files relative to the CSV's folder; header optional).
     - ``builtin:digits`` or ``builtin:shapes[?n=4000&seed=0]`` (see ``ganforge.data.builtin``).
 
     Images are made grey or RGB (alpha composited on white, palettes expanded, 16-bit scaled by 1/257,
@@ -87,7 +88,9 @@ def load_images(
         return idx.read_idx_images(text, path, size, channels, limit, progress)
     if images.is_image_name(path.name):
         return images.read_image_file(text, path, size, channels, progress)
+    if name.endswith(".csv"):
+        return labelled.read_labelled_csv(text, path, size, channels, limit, progress)
     raise DataError(
-        f"unsupported data source {text}: expected a folder, an image, .zip, .tar[.gz], .npy, .npz, "
+        f"unsupported data source {text}: expected a folder, an image, .zip, .tar[.gz], .npy, .npz, a file,label .csv, "
         "an IDX images file or builtin:<name>"
     )

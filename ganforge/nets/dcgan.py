@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from . import register
+from .conditional import CondBatchNorm2d, need_labels
 
 
 def levels(size: int) -> int:
@@ -24,37 +25,70 @@ def widths(size: int, width: int, max_width: int = 512) -> list[int]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int = 128, size: int = 64, channels: int = 3, width: int = 64):
+    """With ``num_classes`` > 0 every batch norm is class-conditional and ``forward(z, y)`` needs labels."""
+
+    def __init__(self, z_dim: int = 128, size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0):
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.num_classes = z_dim, num_classes
         ch = widths(size, width)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch[0], 4, 1, 0, bias=False),
-                                   nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
+
+        def norm(c: int) -> nn.Module:
+            return CondBatchNorm2d(c, num_classes) if num_classes else nn.BatchNorm2d(c)
+
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch[0], 4, 1, 0, bias=False), norm(ch[0]), nn.ReLU(True)]
         for cin, cout in zip(ch[:-1], ch[1:]):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), norm(cout), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_weights(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = z.view(z.shape[0], -1, 1, 1)
+        if not self.num_classes:
+            return self.net(h)
+        y = need_labels(y, z.shape[0], self.num_classes)
+        for layer in self.net:
+            h = layer(h, y) if isinstance(layer, CondBatchNorm2d) else layer(h)
+        return h
 
 
 class DCGANDiscriminator(nn.Module):
-    """No batch norm: per-sample gradient penalties (R1, GP) need a per-sample critic."""
+    """No batch norm: per-sample gradient penalties (R1, GP) need a per-sample critic.
 
-    def __init__(self, size: int = 64, channels: int = 3, width: int = 64):
+    ``num_classes`` > 0 with ``cond="projection"``: ``forward(x, y)`` adds the projection term
+    ``<embed(y), phi(x)>`` (phi: the last 4x4 feature map). With ``cond="acgan"``: ``forward(x)`` returns
+    ``[N, 1 + num_classes]``, the adversarial logit then the auxiliary classifier's logits.
+    """
+
+    def __init__(self, size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0,
+                 cond: str = "projection"):
         super().__init__()
+        self.num_classes, self.cond = num_classes, cond
         ch = list(reversed(widths(size, width)))
         layers: list[nn.Module] = [nn.Conv2d(channels, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(ch[:-1], ch[1:]):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(ch[-1], 1, 4, 1, 0)]
         self.net = nn.Sequential(*layers)
+        if num_classes and cond == "projection":
+            self.embed = nn.Embedding(num_classes, ch[-1] * 16)
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
+        elif num_classes and cond == "acgan":
+            self.aux = nn.Linear(ch[-1] * 16, num_classes)
+        elif num_classes:
+            raise ValueError(f"cond must be 'projection' or 'acgan', got {cond!r}")
         init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.num_classes:
+            return self.net(x).flatten(1)
+        phi = self.net[:-1](x)
+        out = self.net[-1](phi).flatten(1)
+        phi = phi.flatten(1)
+        if self.cond == "acgan":
+            return torch.cat([out, self.aux(phi)], dim=1)
+        y = need_labels(y, x.shape[0], self.num_classes)
+        return out + (self.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)
 
 
 def init_weights(module: nn.Module) -> None:
@@ -64,7 +98,7 @@ def init_weights(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 

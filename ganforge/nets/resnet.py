@@ -7,20 +7,26 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from . import register
+from .conditional import CondBatchNorm2d, need_labels
 from .dcgan import widths
 
 
 class UpBlock(nn.Module):
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, num_classes: int = 0):
         super().__init__()
-        self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
+        if num_classes:
+            self.bn1, self.bn2 = CondBatchNorm2d(cin, num_classes), CondBatchNorm2d(cout, num_classes)
+        else:
+            self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
         self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        bn1 = self.bn1(x) if y is None else self.bn1(x, y)
+        h = F.interpolate(F.relu(bn1), scale_factor=2, mode="nearest")
+        h = self.conv1(h)
+        h = self.conv2(F.relu(self.bn2(h) if y is None else self.bn2(h, y)))
         return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
@@ -40,13 +46,15 @@ class DownBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-    def __init__(self, z_dim: int = 128, size: int = 64, channels: int = 3, width: int = 64):
+    """With ``num_classes`` > 0 the blocks' batch norms are class-conditional; ``forward(z, y)``."""
+
+    def __init__(self, z_dim: int = 128, size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0):
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.num_classes = z_dim, num_classes
         ch = widths(size, width) + [max(width // 2, 16)]
         self.ch0 = ch[0]
         self.fc = nn.Linear(z_dim, 4 * 4 * ch[0])
-        self.blocks = nn.Sequential(*[UpBlock(a, b) for a, b in zip(ch[:-1], ch[1:])])
+        self.blocks = nn.Sequential(*[UpBlock(a, b, num_classes) for a, b in zip(ch[:-1], ch[1:])])
         self.out = nn.Sequential(nn.BatchNorm2d(ch[-1]), nn.ReLU(True), nn.Conv2d(ch[-1], channels, 3, 1, 1),
                                  nn.Tanh())
         for m in self.modules():
@@ -54,24 +62,46 @@ class ResNetGenerator(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(z.flatten(1)).view(z.shape[0], self.ch0, 4, 4)
-        return self.out(self.blocks(h))
+        if not self.num_classes:
+            return self.out(self.blocks(h))
+        y = need_labels(y, z.shape[0], self.num_classes)
+        for block in self.blocks:
+            h = block(h, y)
+        return self.out(h)
 
 
 class ResNetDiscriminator(nn.Module):
-    def __init__(self, size: int = 64, channels: int = 3, width: int = 64):
+    """Conditioning as in :class:`ganforge.nets.dcgan.DCGANDiscriminator` (projection or AC-GAN head)."""
+
+    def __init__(self, size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0,
+                 cond: str = "projection"):
         super().__init__()
+        self.num_classes, self.cond = num_classes, cond
         ch = [max(width // 2, 16)] + list(reversed(widths(size, width)))
         blocks = [DownBlock(channels, ch[0], first=True)]
         blocks += [DownBlock(a, b) for a, b in zip(ch[:-1], ch[1:])]
         self.blocks = nn.Sequential(*blocks[:-1])  # last stage stays at 4x4: see below
         self.last = DownBlockNoPool(ch[-2], ch[-1])
         self.fc = spectral_norm(nn.Linear(ch[-1], 1))
+        if num_classes and cond == "projection":
+            self.embed = spectral_norm(nn.Embedding(num_classes, ch[-1]))
+        elif num_classes and cond == "acgan":
+            self.aux = spectral_norm(nn.Linear(ch[-1], num_classes))
+        elif num_classes:
+            raise ValueError(f"cond must be 'projection' or 'acgan', got {cond!r}")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = F.relu(self.last(self.blocks(x)))
-        return self.fc(h.sum(dim=(2, 3)))
+        phi = h.sum(dim=(2, 3))
+        out = self.fc(phi)
+        if not self.num_classes:
+            return out
+        if self.cond == "acgan":
+            return torch.cat([out, self.aux(phi)], dim=1)
+        y = need_labels(y, x.shape[0], self.num_classes)
+        return out + (self.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)
 
 
 class DownBlockNoPool(nn.Module):
