@@ -24,12 +24,16 @@ def test_synthetic_scenes_put_the_peak_on_the_salient_object():
     assert images.shape == (6, 48, 48, 3) and maps.shape == (6, 48, 48) and maps.dtype == np.uint8
     again, _ = saliency_scenes(3, size=48, seed=1)
     assert np.array_equal(again, images[:3])                 # a smaller n is a prefix
-    image, m, (cx, cy, r) = saliency_scene(np.random.default_rng([1, 0]), 48)
-    y, x = np.unravel_index(int(m.argmax()), m.shape)
-    assert abs(x + 0.5 - cx) <= 1 and abs(y + 0.5 - cy) <= 1 and m.max() == 255
-    # the target is the most saturated thing in the scene: at its centre, saturation is near the maximum
-    sat = image.max(2).astype(float) - image.min(2)
-    assert sat[int(cy), int(cx)] >= 0.8 * sat.max()
+    cues = set()
+    for i in range(12):
+        image, m, info = saliency_scene(np.random.default_rng([1, i]), 48)
+        cues.add(info["cue"])
+        y, x = np.unravel_index(int(m.argmax()), m.shape)
+        assert abs(x + 0.5 - info["cx"]) <= 1 and abs(y + 0.5 - info["cy"]) <= 1 and m.max() == 255
+        if info["cue"] != "size":  # a colour target is the most saturated thing in the scene
+            sat = image.max(2).astype(float) - image.min(2)
+            assert sat[int(info["cy"]), int(info["cx"])] >= 0.8 * sat.max()
+    assert cues == {"colour", "size", "both"}
 
 
 def write_pairs(root, n=3, size=32, map_size=None):
