@@ -907,6 +907,46 @@ def eval_saliency(
             typer.echo(f"wrote {output}")
 
 
+@app.command("augment")
+def augment(
+    out: Path = typer.Option(..., "--out", help="Folder to write: one subfolder per class, and manifest.csv."),
+    per_class: int = typer.Option(..., "--per-class", help="Synthetic images to write for every class."),
+    data: Optional[str] = typer.Option(None, "--data", help="The small labelled set: class subfolders, IDX with "
+                                       "labels, a file,label CSV or a labelled .npz."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Use this trained conditional model instead of "
+                                         "training one."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run folder for the GAN (default: OUT-run beside OUT)."),
+    size: int = typer.Option(32, help="Image side: 16, 32, 64, 128 or 256."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    arch: str = typer.Option("auto", help="dcgan, resnet or auto."),
+    cond_mode: str = typer.Option("projection", help="projection or acgan."),
+    width: int = typer.Option(64, help="Base channel count of both networks."),
+    channels: Optional[int] = typer.Option(None, help="Force 1 (grey) or 3 (RGB) channels."),
+    image_format: str = typer.Option("png", "--format", help="png, jpg, webp or bmp."),
+    precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0, help="Seed of the training run and of the images' seeds."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace what is in --out (and the run)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Augment a small labelled image set: train a class-conditional GAN, write N new images per class."""
+    from .synthetic_sets import augment_dataset
+
+    train = {}
+    if model is None:
+        if steps is None and minutes is None:
+            steps = 2000
+        train = dict(size=size, steps=steps, minutes=minutes, batch=batch, arch=arch, cond_mode=cond_mode,
+                     width=width, channels=channels, precision=precision, threads=threads)
+        train = {k: v for k, v in train.items() if v is not None}
+    with _user_errors():
+        result = augment_dataset(data, out, per_class=per_class, model=model, run=run, seed=seed,
+                                 overwrite=overwrite, progress=not quiet, image_format=image_format, **train)
+        typer.echo(f"wrote {result}")
+
+
 def main() -> None:
     app()
 
