@@ -99,3 +99,15 @@ def test_bad_input(tmp_path):
         ganforge.train("saliency", data=images, out=tmp_path / "run", **TINY)
     r = CliRunner().invoke(app, ["train", "saliency", "--out", str(tmp_path / "r"), "--unknown"])
     assert r.exit_code != 0
+
+
+def test_fixation_images_must_match(tmp_path):
+    from ganforge.data.saliency import read_fixations
+
+    (tmp_path / "fix").mkdir()
+    Image.fromarray(np.zeros((8, 9), np.uint8)).save(tmp_path / "fix" / "a.png")
+    assert read_fixations(tmp_path / "fix", ["a.jpg"], [(8, 9)])[0].shape == (8, 9)
+    with pytest.raises(DataError, match="fixation image is 9x8 but its image is 10x10"):
+        read_fixations(tmp_path / "fix", ["a.jpg"], [(10, 10)])
+    with pytest.raises(DataError, match="no fixation image named 'b'"):
+        read_fixations(tmp_path / "fix", ["b.png"], [(8, 9)])
