@@ -877,6 +877,114 @@ def apply_model(
                    (f": {written[0]}" if len(written) == 1 else f" under {output}"))
 
 
+# ---------------------------------------------------------------------------------------------- analysis and defence
+@train_app.command("saliency")
+def train_saliency(
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    images: Optional[str] = typer.Option(None, "--images", help="Folder of images (with --maps; matched by name)."),
+    maps: Optional[str] = typer.Option(None, "--maps", help="Folder of grey saliency maps, one per image, same size."),
+    pairs: Optional[str] = typer.Option(None, "--pairs", help="Folder of image|map side-by-side files."),
+    data: Optional[str] = typer.Option(None, "--data", help="builtin:saliency[?n=1000&size=64&seed=0]: synthetic "
+                                       "scenes with known maps."),
+    crop: int = typer.Option(64, help="Training crop side."),
+    load_size: Optional[int] = typer.Option(None, help="Resize each image's shorter side to this before cropping."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(16, help="Pairs per step."),
+    width: int = typer.Option(32, help="Base channel count of G and D."),
+    lambda_l1: float = typer.Option(100.0, help="L1 weight."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N pairs."),
+    lr_g: float = typer.Option(2e-4), lr_d: float = typer.Option(2e-4),
+    precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(200, help="Write a sample grid (image | predicted | true map) every N steps."),
+    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a saliency predictor (image -> grey attention map; pix2pix preset). Apply it with 'ganforge apply'."""
+    if steps is None and minutes is None:
+        steps = 2000
+    _train_i2i("saliency", out, overwrite, quiet, dry_run, dict(
+        images=images, maps=maps, pairs=pairs, data=data, crop=crop, load_size=load_size, steps=steps,
+        minutes=minutes, batch=batch, width=width, lambda_l1=lambda_l1, limit=limit, lr_g=lr_g, lr_d=lr_d,
+        beta1=0.5, beta2=0.999, precision=precision, device=device, threads=threads, seed=seed,
+        eval_every=eval_every, checkpoint_every=checkpoint_every))
+
+
+@app.command("eval-saliency")
+def eval_saliency(
+    model: Path = typer.Argument(..., help="Saliency model file or run folder."),
+    images: Optional[str] = typer.Option(None, "--images", help="Folder of images (with --maps)."),
+    maps: Optional[str] = typer.Option(None, "--maps", help="Folder of true saliency maps matched by name."),
+    pairs: Optional[str] = typer.Option(None, "--pairs", help="Folder of image|map side-by-side files."),
+    data: Optional[str] = typer.Option(None, "--data", help="builtin:saliency?n=200&seed=1 (use another seed than "
+                                       "training's)."),
+    fixations: Optional[str] = typer.Option(None, "--fixations", help="Folder of fixation images matched by name "
+                                            "(non-zero = fixation); default: pixels >= --level of each map's peak."),
+    level: float = typer.Option(0.5, help="Pseudo-fixations: fraction of the true map's maximum."),
+    limit: Optional[int] = typer.Option(None, help="Score only the first N pairs."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the scores as JSON."),
+) -> None:
+    """Score a saliency model against true maps: CC, NSS, KL, AUC-Judd, SIM (means over the images)."""
+    from . import load
+    from .errors import ConfigError
+    from .fileio import write_json
+
+    with _user_errors():
+        m = load(model)
+        if not hasattr(m, "evaluate") or m.task != "saliency":
+            raise ConfigError(f"{model}: a model of task {m.task!r}, not a saliency model")
+        scores = m.evaluate(images, maps, data=data, pairs=pairs, fixations=fixations, limit=limit, level=level)
+        typer.echo("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()))
+        if output is not None:
+            write_json(output, scores)
+            typer.echo(f"wrote {output}")
+
+
+@app.command("augment")
+def augment(
+    out: Path = typer.Option(..., "--out", help="Folder to write: one subfolder per class, and manifest.csv."),
+    per_class: int = typer.Option(..., "--per-class", help="Synthetic images to write for every class."),
+    data: Optional[str] = typer.Option(None, "--data", help="The small labelled set: class subfolders, IDX with "
+                                       "labels, a file,label CSV or a labelled .npz."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Use this trained conditional model instead of "
+                                         "training one."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run folder for the GAN (default: OUT-run beside OUT)."),
+    size: int = typer.Option(32, help="Image side: 16, 32, 64, 128 or 256."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    arch: str = typer.Option("auto", help="dcgan, resnet or auto."),
+    cond_mode: str = typer.Option("projection", help="projection or acgan."),
+    width: int = typer.Option(64, help="Base channel count of both networks."),
+    channels: Optional[int] = typer.Option(None, help="Force 1 (grey) or 3 (RGB) channels."),
+    image_format: str = typer.Option("png", "--format", help="png, jpg, webp or bmp."),
+    precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0, help="Seed of the training run and of the images' seeds."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace what is in --out (and the run)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Augment a small labelled image set: train a class-conditional GAN, write N new images per class."""
+    from .synthetic_sets import augment_dataset
+
+    train = {}
+    if model is None:
+        if steps is None and minutes is None:
+            steps = 2000
+        train = dict(size=size, steps=steps, minutes=minutes, batch=batch, arch=arch, cond_mode=cond_mode,
+                     width=width, channels=channels, precision=precision, threads=threads)
+        train = {k: v for k, v in train.items() if v is not None}
+    with _user_errors():
+        result = augment_dataset(data, out, per_class=per_class, model=model, run=run, seed=seed,
+                                 overwrite=overwrite, progress=not quiet, image_format=image_format, **train)
+        typer.echo(f"wrote {result}")
+
+
 def main() -> None:
     app()
 

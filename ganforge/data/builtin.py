@@ -9,6 +9,9 @@ A source string is ``builtin:<name>`` with optional options after ``?``, e.g.
   position, scale and rotation on a random two-colour gradient; RGB, labelled by shape. Options:
   ``n`` (number of images, default 4000) and ``seed`` (default 0). The same options always give the
   same images, and a smaller ``n`` gives a prefix of a larger one.
+- ``saliency`` (image/map pairs for the saliency task, not an image set): procedural scenes with one
+  salient object (by colour, by size or both, among muted distractors) and a known saliency map (a Gaussian blob on it); options ``n`` (default 1000), ``size`` (default 64), ``seed``. See
+  :func:`saliency_scenes`.
 """
 from __future__ import annotations
 
@@ -151,3 +154,88 @@ def _shapes(source, options, size, channels, limit, progress) -> ImageSet:
         return array_image_set(out, size, 1, source=source, labels=labels, class_names=list(SHAPE_NAMES))
     images = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
     return ImageSet(images, torch.from_numpy(labels), list(SHAPE_NAMES), source, [])
+
+
+# ------------------------------------------------------------------ saliency scenes (``builtin:saliency``)
+DEFAULT_SALIENCY = 1000
+
+
+SALIENCY_CUES = ("colour", "size", "both")
+
+
+def saliency_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One procedural scene with one salient object and its known saliency map.
+
+    The scene: a muted, slightly noisy background; 4 to 8 small distractors (circles and squares) of one
+    muted hue; and one target, drawn last, that stands out by one cue chosen at random (a third each):
+    ``colour`` (distractor-sized, of the opposite saturated hue), ``size`` (about 2.5x the distractors'
+    radius, in their muted hue) or ``both`` (larger and of the opposite hue). The ground-truth map is a
+    Gaussian blob on the target (sigma = its radius), peak 255.
+    Returns (RGB uint8 HWC, map uint8 HW, {"cx", "cy", "r" (pixels), "cue"}).
+    """
+    import colorsys
+
+    def rgb(h: float, s: float, v: float) -> tuple[int, int, int]:
+        return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))
+
+    def muted() -> tuple[int, int, int]:
+        return rgb(hue + rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.5), rng.uniform(0.45, 0.8))
+
+    hue = rng.uniform(0, 1)
+    cue = SALIENCY_CUES[int(rng.integers(3))]
+    bg = np.array(rgb(hue + rng.uniform(-0.1, 0.1), rng.uniform(0.1, 0.3), rng.uniform(0.35, 0.65)), np.float32)
+    ramp = np.linspace(-1, 1, size, dtype=np.float32)
+    shade = 18 * (ramp[None, :] * rng.uniform(-1, 1) + ramp[:, None] * rng.uniform(-1, 1))
+    base = bg[None, None, :] + shade[..., None] + rng.normal(0, 6, (size, size, 3)).astype(np.float32)
+    factor = 2
+    big = size * factor
+    canvas = Image.fromarray(np.clip(np.rint(base), 0, 255).astype(np.uint8), "RGB").resize((big, big),
+                                                                                           Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(canvas)
+
+    def blob(cx: float, cy: float, r: float, colour, square: bool) -> None:
+        box = [(cx - r) * big, (cy - r) * big, (cx + r) * big, (cy + r) * big]
+        (draw.rectangle if square else draw.ellipse)(box, fill=colour)
+
+    r_t = rng.uniform(0.05, 0.07) if cue == "colour" else rng.uniform(0.12, 0.16)
+    tx, ty = rng.uniform(r_t + 0.02, 1 - r_t - 0.02, size=2)
+    for _ in range(int(rng.integers(4, 9))):
+        r = rng.uniform(0.04, 0.065)
+        for _try in range(20):  # keep distractors off the target
+            cx, cy = rng.uniform(r, 1 - r, size=2)
+            if math.hypot(cx - tx, cy - ty) > r + r_t + 0.02:
+                break
+        blob(cx, cy, r, muted(), bool(rng.integers(2)))
+    colour = muted() if cue == "size" else \
+        rgb(hue + 0.5 + rng.uniform(-0.08, 0.08), rng.uniform(0.8, 1.0), rng.uniform(0.85, 1.0))
+    blob(tx, ty, r_t, colour, bool(rng.integers(2)))
+    image = np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    cx, cy, r = tx * size, ty * size, r_t * size
+    g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
+    return image, np.rint(255 * g / g.max()).astype(np.uint8), {"cx": float(cx), "cy": float(cy), "r": float(r),
+                                                                 "cue": cue}
+
+
+def saliency_scenes(n: int = DEFAULT_SALIENCY, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` scenes (uint8 N H W 3) and their saliency maps (uint8 N H W); scene i depends only on (seed, i),
+    so a smaller ``n`` gives a prefix of a larger one."""
+    if n < 1 or size < 16:
+        raise DataError(f"saliency scenes need n >= 1 and size >= 16; got n={n}, size={size}")
+    images = np.empty((n, size, size, 3), np.uint8)
+    maps = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        images[i], maps[i], _ = saliency_scene(np.random.default_rng([seed, i]), size)
+    return images, maps
+
+
+def saliency_source(source: str) -> tuple[int, int, int]:
+    """``builtin:saliency?n=500&size=64&seed=1`` -> (n, size, seed); one-line DataErrors otherwise."""
+    name, options = parse(source)
+    if name != "saliency":
+        raise DataError(f"unknown built-in saliency set {source!r} (available: builtin:saliency)")
+    n = _int_option(source, options, "n", DEFAULT_SALIENCY, 1)
+    size = _int_option(source, options, "size", 64, 16)
+    seed = _int_option(source, options, "seed", 0, 0)
+    _no_other_options(source, options)
+    return n, size, seed

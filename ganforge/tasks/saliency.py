@@ -1,0 +1,127 @@
+"""Saliency prediction: a pix2pix preset that maps an RGB image to a grey saliency (attention) map.
+
+The networks and losses are those of paired translation (``translate.py``: U-Net G, PatchGAN D on
+(image, map) pairs, adversarial + ``lambda_l1`` * L1), with a one-channel output and defaults for small
+scenes. Data: ``images`` + ``maps`` (two folders matched by file name), ``pairs`` (image|map
+side-by-side files) or ``data="builtin:saliency"`` (synthetic scenes whose map is known). The model
+file's predictor returns grey maps (``apply``) and scores itself against ground truth with CC, NSS,
+KL, AUC-Judd and SIM (``evaluate``; :mod:`ganforge.metrics.saliency`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import media
+from ..data.saliency import read_fixations, read_saliency_data
+from ..engine import Callback
+from ..errors import ConfigError
+from ..nets import unet
+from . import register
+from .translate import TranslateOptions, Translation, Translator, _interleave
+
+
+@dataclass
+class SaliencyOptions(TranslateOptions):
+    data: str | None = None            # builtin:saliency[?n=..&size=..&seed=..]
+    images: str | None = None          # folder of images ...
+    maps: str | None = None            # ... and of their saliency maps, matched by name
+    crop: int = 64
+    width: int = 32
+    sample_grid: int = 6
+
+    def validate(self) -> None:
+        given = [name for name, v in (("data", self.data), ("pairs", self.pairs), ("images", self.images),
+                                      ("maps", self.maps)) if v is not None]
+        if self.a is not None or self.b is not None or self.unpaired or self.direction != "AtoB":
+            raise ConfigError("the saliency task maps images to maps: give images and maps (or pairs, or data), "
+                              "not a/b, unpaired or direction")
+        if not given:
+            raise ConfigError("give the data: images and maps (two folders matched by name), pairs (image|map "
+                              "side-by-side files) or data=builtin:saliency")
+        if (self.images is None) != (self.maps is None):
+            raise ConfigError("images and maps go together: give both folders")
+        if len(set(given) - {"maps"}) > 1:
+            raise ConfigError(f"give one data source, not {' and '.join(g for g in given if g != 'maps')}")
+        # the rest as for translation ("pairs" stands in for whichever source was given)
+        TranslateOptions.validate(dataclasses.replace(self, pairs="-", images=None, maps=None, data=None))
+
+
+@register("saliency")
+class SaliencyPrediction(Translation):
+    Options = SaliencyOptions
+
+    def __init__(self, options: SaliencyOptions, data=None, seed: int = 0, progress=None):
+        options.validate()
+        if data is None:
+            data = read_saliency_data(options.data, options.images, options.maps, options.pairs, options.limit,
+                                      options.load_size)
+        super().__init__(options, data=data, seed=seed, progress=progress)
+        # the same networks as pix2pix, with a one-channel output (D sees image + map: 4 channels)
+        torch.manual_seed(seed)
+        self.g_kwargs = dict(self.g_kwargs, in_channels=3, out_channels=1)
+        self.d_kwargs = dict(self.d_kwargs, in_channels=4)
+        self.modules = {"G": unet.UNet(**self.g_kwargs), "D": unet.PatchDiscriminator(**self.d_kwargs)}
+
+    def callbacks(self) -> list[Callback]:
+        return [SaliencyGrids(self)]
+
+
+class SaliencyGrids(Callback):
+    """``samples/step-NNNNNN.png``: rows of image | predicted map | true map."""
+
+    def __init__(self, task: SaliencyPrediction):
+        self.x, self.y = task.grid_examples()
+
+    def on_eval(self, trainer, step: int) -> None:
+        G = trainer.raw["G"]
+        was_training = G.training
+        G.eval()
+        with torch.no_grad():
+            pred = G(self.x.to(trainer.device)).float().cpu()
+        G.train(was_training)
+        images = _interleave([self.x, pred.expand(-1, 3, -1, -1), self.y.expand(-1, 3, -1, -1)], len(self.x))
+        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+                         media.grid(media.to_uint8(images), nrow=3))
+
+
+class SaliencyPredictor(Translator):
+    """A trained saliency model: ``apply(image)`` gives a grey uint8 map (PIL in, PIL out);
+    ``predict(image)`` a float map in [0, 1]; ``evaluate(...)`` the five saliency metrics."""
+
+    def predict(self, image: Any, tile: int | None = None) -> np.ndarray:
+        from ..image_predictor import as_array
+
+        return self._apply_array(as_array(image), tile=tile)[..., 0].astype(np.float32) / 255.0
+
+    def evaluate(self, images: Any = None, maps: str | None = None, *, data: str | None = None,
+                 pairs: str | None = None, fixations: str | None = None, limit: int | None = None,
+                 level: float = 0.5) -> dict[str, float]:
+        """Mean CC, NSS, KL, AUC-Judd and SIM of this model's maps against ground truth.
+
+        Ground truth: ``images`` + ``maps`` folders, ``pairs`` or ``data="builtin:saliency?..."``.
+        Fixations for NSS/AUC-Judd: a folder of fixation images matched by name, or (default) the pixels
+        at or above ``level`` of each true map's maximum.
+        """
+        from ..metrics import saliency as sal
+
+        if images is None and maps is None and pairs is None and data is None:
+            raise ConfigError("give the ground truth: images and maps, pairs or data=builtin:saliency")
+        if (images is None) != (maps is None):
+            raise ConfigError("images and maps go together: give both folders")
+        gt = read_saliency_data(data, images, maps, pairs, limit)
+        preds = [self.predict(a) for a in gt.a.images]
+        truths = [m[..., 0] for m in gt.b.images]
+        fix = None
+        if fixations is not None:
+            fix = read_fixations(fixations, gt.a.names, [t.shape for t in truths])
+        return sal.evaluate(preds, truths, fix, level)
+
+
+SaliencyPrediction.Predictor = SaliencyPredictor
