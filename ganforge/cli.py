@@ -433,6 +433,96 @@ def features_train(
         typer.echo(f"wrote {out}" + (f"  ({result})" if result else ""))
 
 
+# ------------------------------------------------------------------ analysis and defence (issue 8)
+
+@train_app.command("anomaly")
+def train_anomaly(
+    data: str = typer.Option(..., "--data", help="Normal images only (folder, zip, IDX, .npz, builtin:digits)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    normal_class: Optional[str] = typer.Option(None, "--normal-class", help="Use only this class of labelled data "
+                                               "(class folder or IDX label) as the normal images."),
+    size: int = typer.Option(32, help="Image side: 16, 32, 64 or 128."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    score: str = typer.Option("latent", help="Score: latent (GANomaly), recon (reconstruction error) or mixed."),
+    quantile: float = typer.Option(0.95, help="Automatic threshold: this quantile of held-out normal scores."),
+    width: int = typer.Option(32, help="Base channel count."),
+    z_dim: int = typer.Option(100, help="Code size."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N normal images."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train an anomaly detector (GANomaly class) on normal images only."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    with _user_errors():
+        m = api.train("anomaly", out=out, overwrite=overwrite, progress=not quiet, data=data, normal_class=normal_class,
+                      size=size, steps=steps, minutes=minutes, batch=batch, score=score, quantile=quantile,
+                      width=width, z_dim=z_dim, limit=limit, precision=precision, threads=threads, seed=seed)
+        typer.echo(f"automatic threshold ({score} score, {quantile:.0%} of held-out normal images): {m.threshold:.5g}")
+        _print_outputs(out)
+
+
+@app.command("score")
+def score_images(
+    model: Path = typer.Argument(..., help="Anomaly model file or run folder."),
+    images: str = typer.Argument(..., help="Images to score (folder, file, zip, IDX, .npz)."),
+    output: Path = typer.Option(Path("scores.csv"), "-o", "--output", help="CSV: name, score[, anomaly]."),
+    heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Write input | reconstruction | heat map "
+                                            "pictures into this folder."),
+    threshold: Optional[str] = typer.Option(None, "--threshold", help="'auto' (stored in the model) or a number: "
+                                            "adds an 'anomaly' column."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="latent, recon or mixed (default: the model's)."),
+    device: str = typer.Option("cpu"),
+) -> None:
+    """Anomaly score per image (higher = more anomalous), optional heat maps and threshold."""
+    import csv
+    import io
+
+    from . import load, media
+    from .fileio import write_bytes
+
+    with _user_errors():
+        m = load(model, device=device)
+        if m.task != "anomaly":
+            raise GanforgeError(f"{model}: a {m.task!r} model; 'score' needs an anomaly model "
+                                "('ganforge train anomaly')")
+        limit = None
+        if threshold is not None:
+            if threshold == "auto":
+                limit = m.threshold
+            else:
+                try:
+                    limit = float(threshold)
+                except ValueError:
+                    raise GanforgeError(f"--threshold must be 'auto' or a number, got {threshold!r}") from None
+        if threshold == "auto" and kind is not None and kind != m.kind:
+            raise GanforgeError(f"--threshold auto was calibrated for the {m.kind!r} score; give a number for --kind {kind}")
+        result = m.analyze(images, kind)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["name", "score"] + (["anomaly"] if limit is not None else []))
+        for name, s in zip(result["names"], result["scores"]):
+            w.writerow([name, f"{s:.6g}"] + ([int(s > limit)] if limit is not None else []))
+        write_bytes(output, buf.getvalue().encode())
+        n = len(result["names"])
+        msg = f"scored {n} images ({result['kind']} score) -> {output}"
+        if limit is not None:
+            msg += f"; {int((result['scores'] > limit).sum())} above the threshold {limit:.5g}"
+        typer.echo(msg)
+        if heatmaps is not None:
+            for name, panel in zip(result["names"], m.heatmap_panels(result)):
+                media.save_image(Path(heatmaps) / (Path(name).with_suffix("").as_posix().replace("/", "__") + ".png"),
+                                 panel)
+            typer.echo(f"wrote {n} heat maps to {heatmaps}")
+
+
 def main() -> None:
     app()
 
