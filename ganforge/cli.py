@@ -523,6 +523,94 @@ def score_images(
             typer.echo(f"wrote {n} heat maps to {heatmaps}")
 
 
+@train_app.command("purifier")
+def train_purifier(
+    classifier: Path = typer.Option(..., "--classifier", help="Classifier to defend: a feature file from 'ganforge "
+                                    "features train' on labelled data, or TorchScript (.pt, with --size/--channels)."),
+    data: str = typer.Option(..., "--data", help="Clean training images (labels used when present)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    eps: float = typer.Option(0.3, help="Largest attack strength in training, on the [0, 1] pixel scale."),
+    attack: str = typer.Option("fgsm", help="Training attacks: fgsm, or mixed (fgsm + 5-step PGD)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    width: int = typer.Option(32, help="Base channel count."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N images."),
+    size: Optional[int] = typer.Option(None, help="TorchScript classifiers: input side."),
+    channels: Optional[int] = typer.Option(None, help="TorchScript classifiers: input channels."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train an adversarial purifier (APE-GAN class) in front of a classifier."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    with _user_errors():
+        api.train("purifier", out=out, overwrite=overwrite, progress=not quiet, classifier=str(classifier), data=data,
+                  eps=eps, attack=attack, steps=steps, minutes=minutes, batch=batch, width=width, limit=limit,
+                  size=size, channels=channels, precision=precision, threads=threads, seed=seed)
+        _print_outputs(out)
+
+
+@app.command("robustness")
+def robustness(
+    classifier: Path = typer.Option(..., "--classifier", help="Classifier file (feature file or TorchScript)."),
+    data: str = typer.Option(..., "--data", help="Labelled test images (class folders, IDX, .npz with labels)."),
+    purifier: Optional[Path] = typer.Option(None, "--purifier", help="Purifier model file or run folder."),
+    attack: str = typer.Option("fgsm,pgd", "--attack", help="fgsm, pgd or both (comma list)."),
+    eps: str = typer.Option("0.1,0.3", "--eps", help="Attack strengths on the [0, 1] pixel scale (comma list)."),
+    n: int = typer.Option(1000, "--n", help="At most this many test images."),
+    pgd_steps: int = typer.Option(40, help="PGD iterations."),
+    white_box: bool = typer.Option(False, "--white-box", help="Also attack through the purifier (PGD)."),
+    size: Optional[int] = typer.Option(None, help="TorchScript classifiers: input side."),
+    channels: Optional[int] = typer.Option(None, help="TorchScript classifiers: input channels."),
+    seed: int = typer.Option(0),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the report as JSON."),
+) -> None:
+    """Clean accuracy, accuracy under FGSM/PGD, and accuracy after purification."""
+    from . import load
+    from .data import load_images
+    from .errors import DataError
+    from .fileio import write_json
+    from .robustness import evaluate, load_classifier, parse_list, table
+
+    with _user_errors():
+        if n <= 0:
+            raise GanforgeError(f"--n must be positive, got {n}")
+        if white_box and purifier is None:
+            raise GanforgeError("--white-box attacks through the purifier: give --purifier too")
+        clf = load_classifier(classifier, size, channels)
+        attacks = parse_list(attack, "--attack")
+        eps_list = parse_list(eps, "--eps", float)
+        pur = None
+        if purifier is not None:
+            pur = load(purifier)
+            if pur.task != "purifier":
+                raise GanforgeError(f"{purifier}: a {pur.task!r} model, not a purifier ('ganforge train purifier')")
+            want = pur.meta["classifier"]
+            if (want["input_size"], want["channels"]) != (clf.input_size, clf.channels):
+                raise GanforgeError(f"{purifier}: trained for {want['channels']}-channel {want['input_size']}px inputs, "
+                                    f"the classifier takes {clf.channels}-channel {clf.input_size}px")
+            if want.get("sha256") and want["sha256"] != clf.sha256:
+                typer.secho(f"note: the purifier was trained for another classifier ({want['path']})", err=True)
+        test = load_images(data, clf.input_size, channels=clf.channels, limit=n)
+        if test.labels is None:
+            raise DataError(f"{data}: the test images need labels (class folders, IDX labels or .npz labels)")
+        if len(test.class_names) != len(clf.classes):
+            raise DataError(f"{data}: {len(test.class_names)} classes, the classifier has {len(clf.classes)}")
+        x = test.images.float().div(127.5).sub(1.0)
+        report = evaluate(clf, x, test.labels, attacks=attacks, eps=eps_list, purifier=pur, white_box=white_box,
+                          pgd_steps=pgd_steps, seed=seed)
+        typer.echo(table(report))
+        if output is not None:
+            write_json(output, report)
+            typer.echo(f"wrote {output}")
+
+
 def main() -> None:
     app()
 
