@@ -32,7 +32,9 @@ class Classifier(nn.Module):
     def __init__(self, net: nn.Module, input_size: int, channels: int, classes: list[str], source: str = "",
                  sha256: str = ""):
         super().__init__()
-        self.net = net.eval().requires_grad_(False)
+        self.net = net.eval()
+        for p in net.parameters():  # frozen (ScriptModules have no requires_grad_)
+            p.requires_grad_(False)
         self.input_size, self.channels, self.classes = int(input_size), int(channels), list(classes)
         self.source, self.sha256 = source, sha256
 
