@@ -3,7 +3,7 @@
 ``ConvEncoder`` halves the side with 4x4 stride-2 convolutions down to 4x4, then a 4x4 valid convolution
 gives a ``z_dim`` code; ``ConvDecoder`` mirrors it (DCGAN generator shape). ``GanomalyGenerator`` is
 GANomaly's encoder -> decoder -> encoder (Akcay et al. 2018); ``FeatureDiscriminator`` returns its logit
-and the features before the head (for feature matching); ``UNetPurifier`` is a small residual
+and the features before the head (for feature matching); ``PatchDiscriminator`` takes any side; ``UNetPurifier`` is a small residual
 encoder-decoder that maps an image to a cleaned copy of itself (APE-GAN class generator).
 """
 from __future__ import annotations
@@ -78,6 +78,22 @@ class FeatureDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.body.features(x)
         return self.body.head(f).flatten(1), f
+
+
+class PatchDiscriminator(nn.Module):
+    """Any input side >= 8: three stride-2 convolutions, a 3x3 convolution to one map, averaged to a logit."""
+
+    def __init__(self, channels: int = 1, width: int = 32):
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(nn.Conv2d(channels, w, 4, 2, 1), nn.LeakyReLU(0.2, True),
+                                 nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2, True),
+                                 nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.LeakyReLU(0.2, True),
+                                 nn.Conv2d(4 * w, 1, 3, 1, 1))
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).mean((2, 3))
 
 
 class UNetPurifier(nn.Module):

@@ -21,7 +21,7 @@ from .. import losses
 from ..config import to_dict
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError, DataError
-from ..nets.autoencoder import FeatureDiscriminator, UNetPurifier
+from ..nets.autoencoder import PatchDiscriminator, UNetPurifier
 from ..predictor import Model
 from . import register
 
@@ -88,11 +88,11 @@ class Purification(AdversarialTask):
             self.label_source = "classifier"
         torch.manual_seed(seed)
         self.g_kwargs = dict(channels=ch, width=opt.width)
-        self.d_kwargs = dict(size=size, channels=ch, width=opt.width)
+        self.d_kwargs = dict(channels=ch, width=opt.width)
         self.modules = {"G": UNetPurifier(**self.g_kwargs)}
         self.phases = [Phase("G", "G", 1)]
         if opt.w_adv > 0:
-            self.modules["D"] = FeatureDiscriminator(**self.d_kwargs)
+            self.modules["D"] = PatchDiscriminator(**self.d_kwargs)
             self.phases.append(Phase("D", "D", 1))
 
     def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
@@ -126,14 +126,14 @@ class Purification(AdversarialTask):
             total = opt.w_rec * rec
             scalars = {"G/mse": rec.detach()}
             if opt.w_adv > 0:
-                adv_loss = losses.g_loss("ns", nets["D"](out)[0])
+                adv_loss = losses.g_loss("ns", nets["D"](out))
                 total = total + opt.w_adv * adv_loss
             return total, scalars
         if phase == "D":
             D = nets["D"]
             with torch.no_grad():
                 out = G(adv).float()
-            real, fake = D(clean)[0], D(out)[0]
+            real, fake = D(clean), D(out)
             return losses.d_loss("ns", real, fake), {"D/real": real.detach().float().mean(),
                                                      "D/fake": fake.detach().float().mean()}
         raise ValueError(f"unknown phase {phase!r}")
