@@ -611,6 +611,71 @@ def robustness(
             typer.echo(f"wrote {output}")
 
 
+@train_app.command("blend")
+def train_blend(
+    data: str = typer.Option(..., "--data", help="Colour photos (folder, zip, ...): composites are made from them."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    size: int = typer.Option(64, help="Resolution of the blending network: 16, 32, 64 or 128."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    width: int = typer.Option(32, help="Base channel count."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N photos."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train the blending network of a GP-GAN class photo blender."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    with _user_errors():
+        api.train("blend", out=out, overwrite=overwrite, progress=not quiet, data=data, size=size, steps=steps,
+                  minutes=minutes, batch=batch, width=width, limit=limit, threads=threads, seed=seed)
+        _print_outputs(out)
+
+
+@app.command("blend")
+def blend_images(
+    src: Path = typer.Option(..., "--src", help="Foreground photo, the object already in place (same size as --dst)."),
+    dst: Path = typer.Option(..., "--dst", help="Background photo."),
+    mask: Path = typer.Option(..., "--mask", help="Mask image: white where --src is pasted."),
+    output: Path = typer.Option(..., "-o", "--output", help="Blended image to write."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Blending model (run folder or file) for --method gp."),
+    method: Optional[str] = typer.Option(None, "--method", help="gp (default with --model), poisson (default "
+                                         "without) or copy."),
+    beta: float = typer.Option(0.05, help="GP: weight of the network's low-frequency colour."),
+) -> None:
+    """Paste an object from one photo into another so that it sits naturally (GP-GAN class blending)."""
+    import numpy as np
+    from PIL import Image
+
+    from . import load, media
+    from .tasks.blend import blend
+
+    def read(path: Path, mode: str):
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert(mode))
+        except FileNotFoundError:
+            raise GanforgeError(f"{path}: no such image") from None
+        except (OSError, ValueError) as e:
+            raise GanforgeError(f"{path}: not a readable image ({e})") from None
+
+    with _user_errors():
+        m = None
+        if model is not None:
+            m = load(model)
+            if m.task != "blend":
+                raise GanforgeError(f"{model}: a {m.task!r} model, not a blending model ('ganforge train blend')")
+        method = method or ("gp" if m is not None else "poisson")
+        out = blend(read(src, "RGB"), read(dst, "RGB"), read(mask, "L"), method=method, model=m, beta=beta)
+        media.save_image(output, out)
+        typer.echo(f"wrote {output} ({method})")
+
+
 def main() -> None:
     app()
 

@@ -97,14 +97,16 @@ class PatchDiscriminator(nn.Module):
 
 
 class UNetPurifier(nn.Module):
-    """Two stride-2 downsamplings, two upsamplings with skip connections, output = tanh(x + residual)
-    clipped to [-1, 1]. Small on purpose: it must run before every classification."""
+    """Two stride-2 downsamplings, two upsamplings with skip connections, output = x + residual clipped to
+    [-1, 1]. Small on purpose: it must run before every classification. ``extra_inputs`` channels (e.g. a
+    mask) may follow the image's ``channels`` in the input; the output has ``channels``."""
 
-    def __init__(self, channels: int = 1, width: int = 32):
+    def __init__(self, channels: int = 1, width: int = 32, extra_inputs: int = 0):
         super().__init__()
         w = width
+        self.channels = channels
         act = lambda: nn.LeakyReLU(0.2, True)  # noqa: E731
-        self.d1 = nn.Sequential(nn.Conv2d(channels, w, 3, 1, 1), act())
+        self.d1 = nn.Sequential(nn.Conv2d(channels + extra_inputs, w, 3, 1, 1), act())
         self.d2 = nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), act())
         self.d3 = nn.Sequential(nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), act())
         self.u2 = nn.Sequential(nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.ReLU(True))
@@ -118,4 +120,27 @@ class UNetPurifier(nn.Module):
         h3 = self.d3(h2)
         u2 = self.u2(h3)
         u1 = self.u1(torch.cat([u2, h2], 1))
-        return torch.clamp(x + self.out(torch.cat([u1, h1], 1)), -1.0, 1.0)
+        return torch.clamp(x[:, :self.channels] + self.out(torch.cat([u1, h1], 1)), -1.0, 1.0)
+
+
+class ColourBlendNet(nn.Module):
+    """The blending network of the GP-GAN class blender, at low resolution: from the composite (``channels``)
+    and its mask (one more channel, in [-1, 1]) an encoder predicts a per-channel gain and offset that
+    re-colour the pasted region to sit in its new surroundings; outside the mask the composite is kept.
+    Global by design (the encoder sees the whole picture): colour mismatch is a low-frequency, image-wide
+    property, and the Gaussian-Poisson solve adds the detail back."""
+
+    def __init__(self, size: int = 64, channels: int = 3, width: int = 32):
+        super().__init__()
+        self.channels = channels
+        self.encoder = ConvEncoder(size, channels + 1, width, z_dim=4 * width)
+        self.head = nn.Sequential(nn.LeakyReLU(0.2, True), nn.Linear(4 * width, 2 * channels))
+        nn.init.zeros_(self.head[1].weight)
+        nn.init.zeros_(self.head[1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        comp, mask = x[:, :self.channels], (x[:, self.channels:self.channels + 1] + 1) / 2
+        p = self.head(self.encoder(x)).view(-1, 2, self.channels, 1, 1)
+        gain, offset = torch.exp(p[:, 0]), p[:, 1]
+        recoloured = ((comp + 1) / 2 * gain + offset) * 2 - 1
+        return torch.clamp(mask * recoloured + (1 - mask) * comp, -1.0, 1.0)
