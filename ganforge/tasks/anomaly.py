@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .. import losses
 from ..config import to_dict
 from ..data.imageset import ImageSet
-from ..engine import AdversarialTask, Phase
+from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, DataError
 from ..nets.autoencoder import FeatureDiscriminator, GanomalyGenerator
 from ..predictor import Model
@@ -163,6 +163,9 @@ class AnomalyDetection(AdversarialTask):
     def data_description(self) -> dict[str, Any]:
         return dict(self.data.describe(), held_out=len(self._hold))
 
+    def callbacks(self) -> list[Callback]:
+        return [ReconstructionGrids(self)]
+
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
         G = copy.deepcopy(raw["G"]).float().eval()
         hold = self._hold.float().div(127.5).sub(1.0)
@@ -176,6 +179,28 @@ class AnomalyDetection(AdversarialTask):
                          "calibration": calib, "threshold": threshold, "heat_scale": heat_scale,
                          "holdout_scores": {"n": int(len(scores)), "quantile": self.options.quantile,
                                             "median": float(np.median(scores)), "max": float(scores.max())}}
+
+
+class ReconstructionGrids(Callback):
+    """At every evaluation: ``samples/step-NNNNNN.png``, held-out normal images (top row) over their
+    reconstructions and |x - x_hat| heat maps, so that one can see what the model has learnt."""
+
+    def __init__(self, task: AnomalyDetection):
+        self.task = task
+
+    def on_eval(self, trainer, step: int) -> None:
+        from .. import media
+
+        G = copy.deepcopy(trainer.raw["G"]).float().eval()
+        x = self.task._hold[:8].float().div(127.5).sub(1.0)
+        out = compute_scores(G, x)
+        rows = [media.to_uint8(x), media.to_uint8(out["recon_images"])]
+        if rows[0].shape[-1] == 1:
+            rows = [r.repeat(3, -1) for r in rows]
+        heat = heat_colours(out["maps"], float(np.quantile(out["maps"], 0.999) * 2 + 1e-6))
+        grid = media.grid(np.concatenate(rows + [heat]), nrow=len(x))
+        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+                         media.upscale(grid, max(1, 64 // self.task.options.size)))
 
 
 @torch.no_grad()

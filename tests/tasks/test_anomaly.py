@@ -63,6 +63,7 @@ def test_scores_separate_anomalies_and_heat_map_points_at_them(trained):
     np.testing.assert_allclose(again.score(odd[:5]), model.score(torch.from_numpy(odd[:5, None]).float() / 127.5 - 1),
                                rtol=1e-5)
     assert model.meta["holdout_scores"]["n"] == 15 and model.threshold > 0
+    assert len(list((model.path.parent / "samples").glob("step-*.png"))) == 1   # inputs / reconstructions / heat
 
 
 def test_plain_autoencoder_baseline_has_no_discriminator(tmp_path):
