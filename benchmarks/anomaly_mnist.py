@@ -10,7 +10,7 @@ same time budget per digit:
   encoder), reconstruction error -- the baseline of the same size;
 - ``knn_pixels``: distance to the nearest normal training image in pixel space (no training).
 
-    PYTHONPATH=. python benchmarks/anomaly_mnist.py [--seconds 30] [--threads 1] [--width 16] [--digits 0,1,...]
+    PYTHONPATH=. python benchmarks/anomaly_mnist.py [--seconds 20] [--threads 1] [--width 16] [--digits 0,1,...]
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=30.0, help="training time per model and digit")
+    ap.add_argument("--seconds", type=float, default=20.0, help="training time per model and digit")
     ap.add_argument("--threads", type=int, default=1, help="1 beats 2 on a loaded 2-core machine")
     ap.add_argument("--width", type=int, default=16, help="base channel count of every network")
     ap.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")

@@ -15,7 +15,7 @@ it. A perfect blender re-colours the pasted region to match. Methods, side by si
 PSNR / SSIM (8-bit RGB, whole image) and PSNR inside the pasted region. The training composites come from the
 same family of colour shifts as these test composites (on other photos): this is the in-distribution case.
 
-    PYTHONPATH=. python benchmarks/blend_bsd68.py [--minutes 2] [--threads 1]
+    PYTHONPATH=. python benchmarks/blend_bsd68.py [--minutes 1.5] [--threads 1]
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def composite(photo: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=2.0, help="training budget of the blending network")
+    ap.add_argument("--minutes", type=float, default=1.5, help="training budget of the blending network")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-limit", type=int, default=10000, help="CIFAR-10 training photos used")
     ap.add_argument("--images", type=int, default=None, help="only the first N photos (smoke runs)")

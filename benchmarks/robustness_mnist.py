@@ -11,7 +11,7 @@ through purifier + classifier (the purifier is differentiable, so this is exact,
 A non-GAN baseline defence runs side by side: 1-bit depth reduction (feature squeezing, Xu et al. 2018),
 gray-box as well.
 
-    PYTHONPATH=. python benchmarks/robustness_mnist.py [--clf-minutes 1.5] [--minutes 3] [--n 1000]
+    PYTHONPATH=. python benchmarks/robustness_mnist.py [--clf-minutes 1] [--minutes 2] [--n 500]
 """
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ from ganforge.robustness import evaluate, load_classifier, table  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clf-minutes", type=float, default=1.5, help="classifier training budget")
-    ap.add_argument("--minutes", type=float, default=3.0, help="purifier training budget")
-    ap.add_argument("--n", type=int, default=1000, help="test images attacked")
+    ap.add_argument("--clf-minutes", type=float, default=1.0, help="classifier training budget")
+    ap.add_argument("--minutes", type=float, default=2.0, help="purifier training budget")
+    ap.add_argument("--n", type=int, default=500, help="test images attacked")
     ap.add_argument("--pgd-steps", type=int, default=20)
     ap.add_argument("--size", type=int, default=28)
     ap.add_argument("--width", type=int, default=16)
