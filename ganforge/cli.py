@@ -985,6 +985,249 @@ def augment(
         typer.echo(f"wrote {result}")
 
 
+# ------------------------------------------------------------------ analysis and defence (issue 8)
+
+@train_app.command("anomaly")
+def train_anomaly(
+    data: str = typer.Option(..., "--data", help="Normal images only (folder, zip, IDX, .npz, builtin:digits)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    normal_class: Optional[str] = typer.Option(None, "--normal-class", help="Use only this class of labelled data "
+                                               "(class folder or IDX label) as the normal images."),
+    size: int = typer.Option(32, help="Image side: 16, 32, 64 or 128."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    score: str = typer.Option("latent", help="Score: latent (GANomaly), recon (reconstruction error) or mixed."),
+    quantile: float = typer.Option(0.95, help="Automatic threshold: this quantile of held-out normal scores."),
+    width: int = typer.Option(32, help="Base channel count."),
+    z_dim: int = typer.Option(100, help="Code size."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N normal images."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train an anomaly detector (GANomaly class) on normal images only."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    with _user_errors():
+        m = api.train("anomaly", out=out, overwrite=overwrite, progress=not quiet, data=data, normal_class=normal_class,
+                      size=size, steps=steps, minutes=minutes, batch=batch, score=score, quantile=quantile,
+                      width=width, z_dim=z_dim, limit=limit, precision=precision, threads=threads, seed=seed)
+        typer.echo(f"automatic threshold ({score} score, {quantile:.0%} of held-out normal images): {m.threshold:.5g}")
+        _print_outputs(out)
+
+
+@app.command("score")
+def score_images(
+    model: Path = typer.Argument(..., help="Anomaly model file or run folder."),
+    images: str = typer.Argument(..., help="Images to score (folder, file, zip, IDX, .npz)."),
+    output: Path = typer.Option(Path("scores.csv"), "-o", "--output", help="CSV: name, score[, anomaly]."),
+    heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Write input | reconstruction | heat map "
+                                            "pictures into this folder."),
+    threshold: Optional[str] = typer.Option(None, "--threshold", help="'auto' (stored in the model) or a number: "
+                                            "adds an 'anomaly' column."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="latent, recon or mixed (default: the model's)."),
+    device: str = typer.Option("cpu"),
+) -> None:
+    """Anomaly score per image (higher = more anomalous), optional heat maps and threshold."""
+    import csv
+    import io
+
+    from . import load, media
+    from .fileio import write_bytes
+
+    with _user_errors():
+        m = load(model, device=device)
+        if m.task != "anomaly":
+            raise GanforgeError(f"{model}: a {m.task!r} model; 'score' needs an anomaly model "
+                                "('ganforge train anomaly')")
+        limit = None
+        if threshold is not None:
+            if threshold == "auto":
+                limit = m.threshold
+            else:
+                try:
+                    limit = float(threshold)
+                except ValueError:
+                    raise GanforgeError(f"--threshold must be 'auto' or a number, got {threshold!r}") from None
+        if threshold == "auto" and kind is not None and kind != m.kind:
+            raise GanforgeError(f"--threshold auto was calibrated for the {m.kind!r} score; give a number for --kind {kind}")
+        result = m.analyze(images, kind)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["name", "score"] + (["anomaly"] if limit is not None else []))
+        for name, s in zip(result["names"], result["scores"]):
+            w.writerow([name, f"{s:.6g}"] + ([int(s > limit)] if limit is not None else []))
+        write_bytes(output, buf.getvalue().encode())
+        n = len(result["names"])
+        msg = f"scored {n} images ({result['kind']} score) -> {output}"
+        if limit is not None:
+            msg += f"; {int((result['scores'] > limit).sum())} above the threshold {limit:.5g}"
+        typer.echo(msg)
+        if heatmaps is not None:
+            for name, panel in zip(result["names"], m.heatmap_panels(result)):
+                media.save_image(Path(heatmaps) / (Path(name).with_suffix("").as_posix().replace("/", "__") + ".png"),
+                                 panel)
+            typer.echo(f"wrote {n} heat maps to {heatmaps}")
+
+
+@train_app.command("purifier")
+def train_purifier(
+    classifier: Path = typer.Option(..., "--classifier", help="Classifier to defend: a feature file from 'ganforge "
+                                    "features train' on labelled data, or TorchScript (.pt, with --size/--channels)."),
+    data: str = typer.Option(..., "--data", help="Clean training images (labels used when present)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    eps: float = typer.Option(0.3, help="Largest attack strength in training, on the [0, 1] pixel scale."),
+    attack: str = typer.Option("fgsm", help="Training attacks: fgsm, or mixed (fgsm + 5-step PGD)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    width: int = typer.Option(32, help="Base channel count."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N images."),
+    size: Optional[int] = typer.Option(None, help="TorchScript classifiers: input side."),
+    channels: Optional[int] = typer.Option(None, help="TorchScript classifiers: input channels."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train an adversarial purifier (APE-GAN class) in front of a classifier."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    with _user_errors():
+        api.train("purifier", out=out, overwrite=overwrite, progress=not quiet, classifier=str(classifier), data=data,
+                  eps=eps, attack=attack, steps=steps, minutes=minutes, batch=batch, width=width, limit=limit,
+                  size=size, channels=channels, precision=precision, threads=threads, seed=seed)
+        _print_outputs(out)
+
+
+@app.command("robustness")
+def robustness(
+    classifier: Path = typer.Option(..., "--classifier", help="Classifier file (feature file or TorchScript)."),
+    data: str = typer.Option(..., "--data", help="Labelled test images (class folders, IDX, .npz with labels)."),
+    purifier: Optional[Path] = typer.Option(None, "--purifier", help="Purifier model file or run folder."),
+    attack: str = typer.Option("fgsm,pgd", "--attack", help="fgsm, pgd or both (comma list)."),
+    eps: str = typer.Option("0.1,0.3", "--eps", help="Attack strengths on the [0, 1] pixel scale (comma list)."),
+    n: int = typer.Option(1000, "--n", help="At most this many test images."),
+    pgd_steps: int = typer.Option(40, help="PGD iterations."),
+    white_box: bool = typer.Option(False, "--white-box", help="Also attack through the purifier (PGD)."),
+    size: Optional[int] = typer.Option(None, help="TorchScript classifiers: input side."),
+    channels: Optional[int] = typer.Option(None, help="TorchScript classifiers: input channels."),
+    seed: int = typer.Option(0),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the report as JSON."),
+) -> None:
+    """Clean accuracy, accuracy under FGSM/PGD, and accuracy after purification."""
+    from . import load
+    from .data import load_images
+    from .errors import DataError
+    from .fileio import write_json
+    from .robustness import evaluate, load_classifier, parse_list, table
+
+    with _user_errors():
+        if n <= 0:
+            raise GanforgeError(f"--n must be positive, got {n}")
+        if white_box and purifier is None:
+            raise GanforgeError("--white-box attacks through the purifier: give --purifier too")
+        clf = load_classifier(classifier, size, channels)
+        attacks = parse_list(attack, "--attack")
+        eps_list = parse_list(eps, "--eps", float)
+        pur = None
+        if purifier is not None:
+            pur = load(purifier)
+            if pur.task != "purifier":
+                raise GanforgeError(f"{purifier}: a {pur.task!r} model, not a purifier ('ganforge train purifier')")
+            want = pur.meta["classifier"]
+            if (want["input_size"], want["channels"]) != (clf.input_size, clf.channels):
+                raise GanforgeError(f"{purifier}: trained for {want['channels']}-channel {want['input_size']}px inputs, "
+                                    f"the classifier takes {clf.channels}-channel {clf.input_size}px")
+            if want.get("sha256") and want["sha256"] != clf.sha256:
+                typer.secho(f"note: the purifier was trained for another classifier ({want['path']})", err=True)
+        test = load_images(data, clf.input_size, channels=clf.channels, limit=n)
+        if test.labels is None:
+            raise DataError(f"{data}: the test images need labels (class folders, IDX labels or .npz labels)")
+        if len(test.class_names) != len(clf.classes):
+            raise DataError(f"{data}: {len(test.class_names)} classes, the classifier has {len(clf.classes)}")
+        x = test.images.float().div(127.5).sub(1.0)
+        report = evaluate(clf, x, test.labels, attacks=attacks, eps=eps_list, purifier=pur, white_box=white_box,
+                          pgd_steps=pgd_steps, seed=seed)
+        typer.echo(table(report))
+        if output is not None:
+            write_json(output, report)
+            typer.echo(f"wrote {output}")
+
+
+@train_app.command("blend")
+def train_blend(
+    data: str = typer.Option(..., "--data", help="Colour photos (folder, zip, ...): composites are made from them."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    size: int = typer.Option(64, help="Resolution of the blending network: 16, 32, 64 or 128."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(64, help="Batch size."),
+    width: int = typer.Option(32, help="Base channel count."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N photos."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train the blending network of a GP-GAN class photo blender."""
+    from . import api
+
+    if steps is None and minutes is None:
+        steps = 2000
+    with _user_errors():
+        api.train("blend", out=out, overwrite=overwrite, progress=not quiet, data=data, size=size, steps=steps,
+                  minutes=minutes, batch=batch, width=width, limit=limit, threads=threads, seed=seed)
+        _print_outputs(out)
+
+
+@app.command("blend")
+def blend_images(
+    src: Path = typer.Option(..., "--src", help="Foreground photo, the object already in place (same size as --dst)."),
+    dst: Path = typer.Option(..., "--dst", help="Background photo."),
+    mask: Path = typer.Option(..., "--mask", help="Mask image: white where --src is pasted."),
+    output: Path = typer.Option(..., "-o", "--output", help="Blended image to write."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Blending model (run folder or file) for --method gp."),
+    method: Optional[str] = typer.Option(None, "--method", help="gp (default with --model), poisson (default "
+                                         "without) or copy."),
+    beta: float = typer.Option(0.05, help="GP: weight of the network's low-frequency colour."),
+) -> None:
+    """Paste an object from one photo into another so that it sits naturally (GP-GAN class blending)."""
+    import numpy as np
+    from PIL import Image
+
+    from . import load, media
+    from .tasks.blend import blend
+
+    def read(path: Path, mode: str):
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert(mode))
+        except FileNotFoundError:
+            raise GanforgeError(f"{path}: no such image") from None
+        except (OSError, ValueError) as e:
+            raise GanforgeError(f"{path}: not a readable image ({e})") from None
+
+    with _user_errors():
+        m = None
+        if model is not None:
+            m = load(model)
+            if m.task != "blend":
+                raise GanforgeError(f"{model}: a {m.task!r} model, not a blending model ('ganforge train blend')")
+        method = method or ("gp" if m is not None else "poisson")
+        out = blend(read(src, "RGB"), read(dst, "RGB"), read(mask, "L"), method=method, model=m, beta=beta)
+        media.save_image(output, out)
+        typer.echo(f"wrote {output} ({method})")
+
+
 def main() -> None:
     app()
 

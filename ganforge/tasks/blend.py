@@ -1,0 +1,213 @@
+"""Photo blending: a GP-GAN class blender (Wu et al. 2019) -- a blending network for the low-frequency
+colour plus a Gaussian-Poisson solve for the gradients (``ganforge.poisson``).
+
+Training needs only ordinary colour photos: each step makes composites with a known answer by pasting a
+random region of a photo into a colour-shifted copy of itself (per-channel gain and offset, as in the
+benchmark); the network learns to re-colour the pasted region from the (composite, mask) pair at ``size``
+pixels, with an L2 loss plus a small adversarial term (GP-GAN's 0.999 / 0.001). At full resolution the
+network's output, upsampled, fixes the colour at low frequency and the source's gradients inside the mask
+(the destination's outside) fix the detail: :func:`ganforge.poisson.gaussian_poisson`.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import losses
+from ..config import to_dict
+from ..engine import AdversarialTask, Phase
+from ..errors import ConfigError, DataError
+from ..nets.autoencoder import ColourBlendNet, PatchDiscriminator
+from ..predictor import Model
+from . import register
+
+
+@dataclass
+class BlendOptions:
+    data: str = "builtin:shapes"
+    size: int = 64                     # resolution of the blending network
+    limit: int | None = None
+    width: int = 32
+    shift: float = 0.3                 # colour shift of training composites: gain in 1 +- shift, offset +- shift/3
+    w_adv: float = 0.001               # adversarial weight (GP-GAN: 0.001; L2 gets 1 - w_adv)
+
+    def validate(self) -> None:
+        if self.size not in (16, 32, 64, 128):
+            raise ConfigError(f"size must be one of 16, 32, 64, 128; got {self.size}")
+        if not 0 < self.shift < 1:
+            raise ConfigError(f"shift must lie in (0, 1), got {self.shift}")
+        if not 0 <= self.w_adv < 1:
+            raise ConfigError(f"w_adv must lie in [0, 1), got {self.w_adv}")
+        if self.width < 1:
+            raise ConfigError(f"width must be positive, got {self.width}")
+
+
+def random_masks(n: int, size: int, gen: torch.Generator, lo: float = 0.25, hi: float = 0.6) -> torch.Tensor:
+    """[n, 1, size, size] float masks: one axis-aligned rectangle or ellipse each, sides lo..hi of the image."""
+    r = torch.rand(n, 5, generator=gen)
+    hs, ws = (lo + (hi - lo) * r[:, 0]) * size, (lo + (hi - lo) * r[:, 1]) * size
+    cy, cx = hs / 2 + r[:, 2] * (size - hs), ws / 2 + r[:, 3] * (size - ws)
+    yy = torch.arange(size).float()[None, :, None] + 0.5
+    xx = torch.arange(size).float()[None, None, :] + 0.5
+    dy = (yy - cy[:, None, None]) / (hs[:, None, None] / 2)
+    dx = (xx - cx[:, None, None]) / (ws[:, None, None] / 2)
+    rect = (dy.abs() <= 1) & (dx.abs() <= 1)
+    ellipse = dy ** 2 + dx ** 2 <= 1
+    return torch.where((r[:, 4] < 0.5)[:, None, None], rect, ellipse).float()[:, None]
+
+
+def colour_shift(x01: torch.Tensor, gen: torch.Generator, shift: float) -> torch.Tensor:
+    """Per-image, per-channel gain in 1 +- shift and offset +- shift/3 of [0, 1] images, clipped."""
+    n, c = x01.shape[:2]
+    gain = 1 + shift * (2 * torch.rand(n, c, 1, 1, generator=gen) - 1)
+    offset = shift / 3 * (2 * torch.rand(n, c, 1, 1, generator=gen) - 1)
+    return (x01 * gain.to(x01.device) + offset.to(x01.device)).clamp(0, 1)
+
+
+@register("blend")
+class Blending(AdversarialTask):
+    Options = BlendOptions
+    ema_module = None
+
+    def __init__(self, options: BlendOptions, data=None, seed: int = 0, progress=None):
+        from ..data import load_images
+
+        options.validate()
+        self.options = opt = copy.deepcopy(options)
+        self.data = data if data is not None else load_images(opt.data, opt.size, channels=3, limit=opt.limit,
+                                                              progress=progress)
+        if len(self.data) < 4:
+            raise DataError(f"{self.data.source}: {len(self.data)} photos are too few (need at least 4)")
+        torch.manual_seed(seed)
+        self.g_kwargs = dict(size=opt.size, channels=3, width=opt.width)
+        self.d_kwargs = dict(channels=3, width=opt.width)
+        self.modules = {"G": ColourBlendNet(**self.g_kwargs)}
+        self.phases = [Phase("G", "G", 1)]
+        if opt.w_adv > 0:
+            self.modules["D"] = PatchDiscriminator(**self.d_kwargs)
+            self.phases.append(Phase("D", "D", 1))
+
+    def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
+        return {"G": lr_g, "D": lr_d}
+
+    def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        idx = torch.randint(len(self.data), (batch,), generator=gen)
+        photo = self.data.images[idx].float().div(255)
+        shifted = colour_shift(photo, gen, self.options.shift)
+        mask = random_masks(batch, self.options.size, gen)
+        comp = mask * photo + (1 - mask) * shifted
+        x = torch.cat([comp * 2 - 1, mask * 2 - 1], 1)
+        return {"input": x.to(device), "target": (shifted * 2 - 1).to(device)}
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor], nets: dict[str, nn.Module], gen: torch.Generator):
+        w = self.options.w_adv
+        G = nets["G"]
+        if phase == "G":
+            out = G(batch["input"]).float()
+            l2 = (out - batch["target"]).pow(2).mean()
+            total = (1 - w) * l2
+            if w > 0:
+                total = total + w * losses.g_loss("ns", nets["D"](out))
+            return total, {"G/l2": l2.detach()}
+        if phase == "D":
+            with torch.no_grad():
+                out = G(batch["input"]).float()
+            real, fake = nets["D"](batch["target"]), nets["D"](out)
+            return losses.d_loss("ns", real, fake), {"D/real": real.detach().float().mean(),
+                                                     "D/fake": fake.detach().float().mean()}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def data_description(self) -> dict[str, Any]:
+        return self.data.describe()
+
+    def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        return {f"G.{k}": v for k, v in raw["G"].state_dict().items()}, {
+            "options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+
+
+def _float_image(a: Any, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, -1)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise DataError(f"{name}: expected an HxWx3 colour image, got shape {a.shape}")
+    a = a[..., :3]
+    return a.astype(np.float64) / 255 if a.dtype == np.uint8 else a.astype(np.float64)
+
+
+def low_resolution(net: nn.Module, comp: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """The network's blend at ``size`` pixels, upsampled (bilinear) back to the composite's HxW; [0, 1]."""
+    h, w = mask.shape
+    t = torch.from_numpy(comp).permute(2, 0, 1)[None].float() * 2 - 1
+    m = torch.from_numpy(mask.astype(np.float32))[None, None] * 2 - 1
+    small = F.interpolate(torch.cat([t, m], 1), size=(size, size), mode="area")
+    with torch.no_grad():
+        out = net(small.to(next(net.parameters()).device)).float().cpu()
+    up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+    return ((up[0].permute(1, 2, 0).double().numpy() + 1) / 2).clip(0, 1)
+
+
+class BlendModel(Model):
+    """A trained blender: ``blend(src, dst, mask)`` -> uint8 HxWx3. ``src`` and ``dst`` are HxWx3 images of one
+    size (uint8 or float in [0, 1]; the object is already where it should go in ``src``), ``mask`` HxW (> 0.5
+    or True where ``src`` is pasted). ``method``: "gp" (the network + Gaussian-Poisson solve), "poisson"
+    (plain seamless cloning) or "copy" (copy-paste)."""
+
+    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(meta, path, device)
+        self.G = G.to(self.device).float().eval()
+        self.size = meta["options"]["size"]
+
+    @classmethod
+    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "BlendModel":
+        G = ColourBlendNet(**meta["nets"]["G"])
+        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        return cls(G, meta, path, device)
+
+    def blend(self, src: Any, dst: Any, mask: Any, method: str = "gp", beta: float = 0.05,
+              sigma: float | None = None) -> np.ndarray:
+        return blend(src, dst, mask, method=method, model=self, beta=beta, sigma=sigma)
+
+
+def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel | None = None, beta: float = 0.05,
+          sigma: float | None = None) -> np.ndarray:
+    """Paste ``src`` into ``dst`` where ``mask`` is set (see :class:`BlendModel`); ``sigma`` of the Gaussian in
+    the GP solve defaults to half the factor between the image and the network's resolution."""
+    from ..poisson import gaussian_poisson, poisson_blend
+
+    s, d = _float_image(src, "source"), _float_image(dst, "destination")
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m[..., :3].mean(-1)
+    m = (m / 255 if m.dtype == np.uint8 else m.astype(np.float64)) > 0.5
+    if s.shape != d.shape:
+        raise DataError(f"source {s.shape[1]}x{s.shape[0]} and destination {d.shape[1]}x{d.shape[0]} differ in size")
+    if m.shape != d.shape[:2]:
+        raise DataError(f"mask {m.shape[1]}x{m.shape[0]} and destination {d.shape[1]}x{d.shape[0]} differ in size")
+    if not m.any():
+        raise DataError("the mask is empty: nothing to paste")
+    comp = np.where(m[..., None], s, d)
+    if method == "copy":
+        out = comp
+    elif method == "poisson":
+        out = poisson_blend(s, d, m)
+    elif method == "gp":
+        if model is None:
+            raise ConfigError("method 'gp' needs a trained blending model ('ganforge train blend'); "
+                              "or use method 'poisson'")
+        low = low_resolution(model.G, comp, m, model.size)
+        if sigma is None:
+            sigma = 0.5 * max(m.shape) / model.size
+        out = gaussian_poisson(s, d, m, low, beta=beta, sigma=sigma)
+    else:
+        raise ConfigError(f"method must be gp, poisson or copy; got {method!r}")
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+Blending.Predictor = BlendModel
