@@ -433,6 +433,48 @@ def features_train(
         typer.echo(f"wrote {out}" + (f"  ({result})" if result else ""))
 
 
+# ---------------------------------------------------------------- new modalities: video, voxels, text-to-image
+def _train_modality(task: str, out: Path, overwrite: bool, quiet: bool, dry_run: bool, **kwargs) -> None:
+    from . import api
+
+    if kwargs.get("steps") is None and kwargs.get("minutes") is None:
+        kwargs["steps"] = 2000
+    with _user_errors():
+        if dry_run:
+            typer.echo(json.dumps(api.train(task, out=out, dry_run=True, **kwargs), indent=2))
+            return
+        api.train(task, out=out, overwrite=overwrite, progress=not quiet, **kwargs)
+        _print_outputs(out)
+
+
+@train_app.command("video")
+def train_video(
+    data: str = typer.Option("builtin:moving_digits", "--data", help="Folder of video files (.mp4 .avi .mov "
+                             ".webm .gif), .npy (N, T, H, W[, C]), or builtin:moving_digits."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    context: int = typer.Option(4, help="Frames given."),
+    predict: int = typer.Option(8, help="Frames to predict."),
+    size: int = typer.Option(32, help="Frame side (multiple of 4)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(32, help="Clips per step."),
+    width: int = typer.Option(16, help="Base channel count."),
+    recon_weight: float = typer.Option(100.0, help="Weight of the L1 loss to the true future."),
+    adv_weight: float = typer.Option(1.0, help="Weight of the adversarial loss."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Held-out GIF and PSNR/SSIM every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a video predictor: given CONTEXT frames, predict the next PREDICT (apply it with 'ganforge apply')."""
+    _train_modality("video", out, overwrite, quiet, dry_run, data=data, context=context, predict=predict, size=size,
+                    steps=steps, minutes=minutes, batch=batch, width=width, recon_weight=recon_weight,
+                    adv_weight=adv_weight, precision=precision, threads=threads, seed=seed, eval_every=eval_every)
+
+
 def main() -> None:
     app()
 
