@@ -244,7 +244,8 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            rows: Optional[int] = typer.Option(None, "--rows", help="Table models: rows to generate (-o synth.csv)."),
            where: Optional[str] = typer.Option(None, "--where", help='Table models: conditions every row meets, '
                                                'e.g. "sex=F,age>40".'),
-           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series.")) -> None:
+           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series; "
+                                               "voxel models: the class of every shape.")) -> None:
     """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
     from . import load, media
 
@@ -259,6 +260,9 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
             return
         if m.task == "series":
             _sample_series(m, n, label, seed, output)
+            return
+        if m.task == "voxels":
+            _sample_voxels(m, n, label, seed, output, out_dir)
             return
         if rows is not None or where is not None:
             raise GanforgeError(f"--rows and --where apply to table models; this is a {m.task!r} model")
@@ -473,6 +477,39 @@ def train_video(
     _train_modality("video", out, overwrite, quiet, dry_run, data=data, context=context, predict=predict, size=size,
                     steps=steps, minutes=minutes, batch=batch, width=width, recon_weight=recon_weight,
                     adv_weight=adv_weight, precision=precision, threads=threads, seed=seed, eval_every=eval_every)
+
+
+@train_app.command("voxels")
+def train_voxels(
+    data: str = typer.Option("builtin:objects", "--data", help="Folder of .npy grids, .binvox files or meshes (.obj "
+                             ".stl .off .ply; sub-folders = classes), or builtin:objects."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    resolution: int = typer.Option(32, help="Grid side: 32 or 64."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(32, help="Shapes per step."),
+    width: int = typer.Option(16, help="Base channel count."),
+    conditional: bool = typer.Option(True, "--conditional/--unconditional", help="Use class labels when present."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Write a preview of sample shapes every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a 3-D shape generator on voxel grids (3D-GAN); sample with 'ganforge sample RUN -o shapes.png'."""
+    _train_modality("voxels", out, overwrite, quiet, dry_run, data=data, resolution=resolution, steps=steps,
+                    minutes=minutes, batch=batch, width=width, conditional=conditional, precision=precision,
+                    threads=threads, seed=seed, eval_every=eval_every)
+
+
+def _sample_voxels(m, n: int, label: Optional[str], seed: int, output: Optional[Path], out_dir: Optional[Path]) -> None:
+    """-o shapes.png (preview) / shapes.npy (stack) / shape.obj|.stl|.glb (n = 1); --out-dir: .npy, .obj, .png each."""
+    grids = m.sample(n, seed=seed, label=label)
+    written = m.save(grids, output=output, out_dir=out_dir)
+    typer.echo(f"wrote {len(grids)} shape(s): " + (", ".join(map(str, written)) if len(written) <= 3
+                                                   else f"{len(written)} files"))
 
 
 def main() -> None:
