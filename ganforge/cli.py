@@ -245,7 +245,9 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            where: Optional[str] = typer.Option(None, "--where", help='Table models: conditions every row meets, '
                                                'e.g. "sex=F,age>40".'),
            label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series; "
-                                               "voxel models: the class of every shape.")) -> None:
+                                               "voxel models: the class of every shape."),
+           text: Optional[str] = typer.Option(None, "--text", help="Text-to-image models: the caption of every "
+                                              "image (default: captions from the training data).")) -> None:
     """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
     from . import load, media
 
@@ -266,7 +268,12 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
             return
         if rows is not None or where is not None:
             raise GanforgeError(f"--rows and --where apply to table models; this is a {m.task!r} model")
-        images = m.sample(n, seed=seed)
+        if m.task == "text2image":
+            images = m.sample(n, seed=seed, text=text)
+        elif text is not None:
+            raise GanforgeError(f"--text applies to text2image models; this is a {m.task!r} model")
+        else:
+            images = m.sample(n, seed=seed)
         if output is not None:
             media.save_image(output, media.grid(images, nrow=nrow))
             typer.echo(f"wrote {output}")
@@ -502,6 +509,31 @@ def train_voxels(
     _train_modality("voxels", out, overwrite, quiet, dry_run, data=data, resolution=resolution, steps=steps,
                     minutes=minutes, batch=batch, width=width, conditional=conditional, precision=precision,
                     threads=threads, seed=seed, eval_every=eval_every)
+
+
+@train_app.command("text2image")
+def train_text2image(
+    data: str = typer.Option("builtin:scenes", "--data", help="CSV with image,caption columns, a folder of images "
+                             "with .txt caption files, or builtin:scenes (builtin:scenes?objects=1 is simpler)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    size: int = typer.Option(32, help="Image side: 16, 32 or 64."),
+    channels: int = typer.Option(3, help="1 (grey) or 3 (RGB)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(32, help="Images per step."),
+    width: int = typer.Option(32, help="Base channel count."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Write a grid of samples for training captions every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a text-to-image GAN (matching-aware, own text encoder); sample with 'ganforge sample RUN --text ...'."""
+    _train_modality("text2image", out, overwrite, quiet, dry_run, data=data, size=size, channels=channels, steps=steps,
+                    minutes=minutes, batch=batch, width=width, precision=precision, threads=threads, seed=seed,
+                    eval_every=eval_every)
 
 
 def _sample_voxels(m, n: int, label: Optional[str], seed: int, output: Optional[Path], out_dir: Optional[Path]) -> None:
