@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=1000, help="held-out captions")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--judge-epochs", type=int, default=4)
+    ap.add_argument("--judge-epochs", type=int, default=6)
     ap.add_argument("--out", default=None, help="keep the run folder here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
