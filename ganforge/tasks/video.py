@@ -287,8 +287,14 @@ class VideoPredictor(Model):
         unknown = sorted(set(options) - set(self.APPLY_OPTIONS))
         if unknown:
             raise ConfigError(f"unknown option {unknown[0]!r} for video models (known: {', '.join(self.APPLY_OPTIONS)})")
-        seed, start = int(options.get("seed", 0)), int(options.get("start", 0))
-        n, clip, fps = int(options.get("frames", self.horizon)), int(options.get("clip", 0)), int(options.get("fps", 4))
+        defaults = {"seed": 0, "start": 0, "frames": self.horizon, "clip": 0, "fps": 4}
+        values = {}
+        for key, default in defaults.items():
+            try:
+                values[key] = int(options.get(key, default))
+            except (TypeError, ValueError):
+                raise ConfigError(f"option {key}: expected a whole number, got {options[key]!r}") from None
+        seed, start, n, clip, fps = (values[k] for k in ("seed", "start", "frames", "clip", "fps"))
         if n < 1 or start < 0 or clip < 0 or fps < 1:
             raise ConfigError("frames and fps must be positive; start and clip must not be negative")
         output = Path(output)

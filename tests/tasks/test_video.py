@@ -135,6 +135,10 @@ def test_apply_path_writes_context_prediction_and_truth(run, tmp_path):
         model.apply_path(tmp_path / "short.npy", tmp_path / "x.gif")
     with pytest.raises(ConfigError, match="unknown option 'speed'"):
         model.apply_path(tmp_path / "clip.npy", tmp_path / "x.gif", speed=2)
+    with pytest.raises(ConfigError, match="option frames: expected a whole number"):
+        model.apply_path(tmp_path / "clip.npy", tmp_path / "x.gif", frames="many")
+    [gif] = model.apply_path(tmp_path / "clip.npy", tmp_path / "s.gif", frames="2", seed="3")   # CLI strings
+    assert Image.open(gif).n_frames == 5
 
 
 def test_scores_against_copy_last_frame():
