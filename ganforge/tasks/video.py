@@ -72,7 +72,8 @@ def to_float(clips: torch.Tensor) -> torch.Tensor:
 def to_uint8_frames(x: torch.Tensor) -> np.ndarray:
     """(B, T, C, H, W) in [-1, 1] -> uint8 (B, T, H, W, C)."""
     b, t = x.shape[:2]
-    return media.to_uint8(x.flatten(0, 1)).reshape(b, t, *media.to_uint8(x[:1, 0]).shape[1:])
+    frames = media.to_uint8(x.flatten(0, 1))
+    return frames.reshape(b, t, *frames.shape[1:])
 
 
 @register("video")
