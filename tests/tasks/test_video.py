@@ -159,3 +159,16 @@ def test_cli_train_video(tmp_path):
     assert ganforge.load(tmp_path / "r").horizon == 2
     r = CliRunner().invoke(app, ["train", "video", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "q")])
     assert r.exit_code == 1 and "no such file or folder" in r.output
+
+
+def test_mp4_in_and_out(run, tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    from ganforge import media
+
+    clip, _ = moving_digits(1, 10, 32, 1, seed=3)
+    media.save_animation(tmp_path / "clip.mp4", list(np.repeat(clip[0][..., None], 3, -1)), fps=8)
+    v = load_videos(str(tmp_path / "clip.mp4"), 7, 32)
+    assert tuple(v.clips.shape) == (1, 7, 1, 32, 32)                # H.264 RGB of grey frames read back as grey
+    _, model = run
+    [mp4] = model.apply_path(tmp_path / "clip.mp4", tmp_path / "pred.mp4")
+    assert mp4.stat().st_size > 1000
