@@ -280,9 +280,12 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            rows: Optional[int] = typer.Option(None, "--rows", help="Table models: rows to generate (-o synth.csv)."),
            where: Optional[str] = typer.Option(None, "--where", help='Table models: conditions every row meets, '
                                                'e.g. "sex=F,age>40".'),
-           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series."),
+           label: Optional[str] = typer.Option(None, "--label", help="Series models: the label of every series; "
+                                               "voxel models: the class of every shape."),
            cls: Optional[str] = typer.Option(None, "--class", help="Conditional image models: the class of every "
-                                             "image (name or index).")) -> None:
+                                             "image (name or index)."),
+           text: Optional[str] = typer.Option(None, "--text", help="Text-to-image models: the caption of every "
+                                              "image (default: captions from the training data).")) -> None:
     """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
     from . import load, media
 
@@ -299,9 +302,17 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
         if m.task == "series":
             _sample_series(m, n, label, seed, output)
             return
+        if m.task == "voxels":
+            _sample_voxels(m, n, label, seed, output, out_dir)
+            return
         if rows is not None or where is not None:
             raise GanforgeError(f"--rows and --where apply to table models; this is a {m.task!r} model")
-        images = m.sample(n, seed=seed) if cls is None else m.sample(n, seed=seed, classes=cls)
+        if text is not None and m.task != "text2image":
+            raise GanforgeError(f"--text applies to text2image models; this is a {m.task!r} model")
+        if m.task == "text2image":
+            images = m.sample(n, seed=seed, text=text)
+        else:
+            images = m.sample(n, seed=seed) if cls is None else m.sample(n, seed=seed, classes=cls)
         if output is not None:
             media.save_image(output, media.grid(images, nrow=nrow))
             typer.echo(f"wrote {output}")
@@ -1226,6 +1237,106 @@ def blend_images(
         out = blend(read(src, "RGB"), read(dst, "RGB"), read(mask, "L"), method=method, model=m, beta=beta)
         media.save_image(output, out)
         typer.echo(f"wrote {output} ({method})")
+
+
+# ---------------------------------------------------------------- new modalities: video, voxels, text-to-image
+def _train_modality(task: str, out: Path, overwrite: bool, quiet: bool, dry_run: bool, **kwargs) -> None:
+    from . import api
+
+    if kwargs.get("steps") is None and kwargs.get("minutes") is None:
+        kwargs["steps"] = 2000
+    with _user_errors():
+        if dry_run:
+            typer.echo(json.dumps(api.train(task, out=out, dry_run=True, **kwargs), indent=2))
+            return
+        api.train(task, out=out, overwrite=overwrite, progress=not quiet, **kwargs)
+        _print_outputs(out)
+
+
+@train_app.command("video")
+def train_video(
+    data: str = typer.Option("builtin:moving_digits", "--data", help="Folder of video files (.mp4 .avi .mov "
+                             ".webm .gif), .npy (N, T, H, W[, C]), or builtin:moving_digits."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    context: int = typer.Option(4, help="Frames given."),
+    predict: int = typer.Option(8, help="Frames to predict."),
+    size: int = typer.Option(32, help="Frame side (multiple of 4)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(32, help="Clips per step."),
+    width: int = typer.Option(16, help="Base channel count."),
+    recon_weight: float = typer.Option(100.0, help="Weight of the L1 loss to the true future."),
+    adv_weight: float = typer.Option(1.0, help="Weight of the adversarial loss."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Held-out GIF and PSNR/SSIM every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a video predictor: given CONTEXT frames, predict the next PREDICT (apply it with 'ganforge apply')."""
+    _train_modality("video", out, overwrite, quiet, dry_run, data=data, context=context, predict=predict, size=size,
+                    steps=steps, minutes=minutes, batch=batch, width=width, recon_weight=recon_weight,
+                    adv_weight=adv_weight, precision=precision, threads=threads, seed=seed, eval_every=eval_every)
+
+
+@train_app.command("voxels")
+def train_voxels(
+    data: str = typer.Option("builtin:objects", "--data", help="Folder of .npy grids, .binvox files or meshes (.obj "
+                             ".stl .off .ply; sub-folders = classes), or builtin:objects."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    resolution: int = typer.Option(32, help="Grid side: 32 or 64."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(32, help="Shapes per step."),
+    width: int = typer.Option(16, help="Base channel count."),
+    conditional: bool = typer.Option(True, "--conditional/--unconditional", help="Use class labels when present."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Write a preview of sample shapes every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a 3-D shape generator on voxel grids (3D-GAN); sample with 'ganforge sample RUN -o shapes.png'."""
+    _train_modality("voxels", out, overwrite, quiet, dry_run, data=data, resolution=resolution, steps=steps,
+                    minutes=minutes, batch=batch, width=width, conditional=conditional, precision=precision,
+                    threads=threads, seed=seed, eval_every=eval_every)
+
+
+@train_app.command("text2image")
+def train_text2image(
+    data: str = typer.Option("builtin:scenes", "--data", help="CSV with image,caption columns, a folder of images "
+                             "with .txt caption files, or builtin:scenes (builtin:scenes?objects=1 is simpler)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create."),
+    size: int = typer.Option(32, help="Image side: 16, 32 or 64."),
+    channels: int = typer.Option(3, help="1 (grey) or 3 (RGB)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes."),
+    batch: int = typer.Option(32, help="Images per step."),
+    width: int = typer.Option(32, help="Base channel count."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads."),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Write a grid of samples for training captions every N steps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the resolved config."),
+) -> None:
+    """Train a text-to-image GAN (matching-aware, own text encoder); sample with 'ganforge sample RUN --text ...'."""
+    _train_modality("text2image", out, overwrite, quiet, dry_run, data=data, size=size, channels=channels, steps=steps,
+                    minutes=minutes, batch=batch, width=width, precision=precision, threads=threads, seed=seed,
+                    eval_every=eval_every)
+
+
+def _sample_voxels(m, n: int, label: Optional[str], seed: int, output: Optional[Path], out_dir: Optional[Path]) -> None:
+    """-o shapes.png (preview) / shapes.npy (stack) / shape.obj|.stl|.glb (n = 1); --out-dir: .npy, .obj, .png each."""
+    grids = m.sample(n, seed=seed, label=label)
+    written = m.save(grids, output=output, out_dir=out_dir)
+    typer.echo(f"wrote {len(grids)} shape(s): " + (", ".join(map(str, written)) if len(written) <= 3
+                                                   else f"{len(written)} files"))
 
 
 def main() -> None:

@@ -1,0 +1,308 @@
+"""Text-to-image: a caption-conditioned GAN of the GAN-INT-CLS / DF-GAN class, with its own small text encoder.
+
+- The text encoder (word embeddings + bidirectional GRU over a vocabulary built from the training captions;
+  no downloaded language model) sits inside the discriminator and is trained by its loss.
+- The generator's blocks are modulated by [noise, sentence] (DF-GAN's deep fusion, FiLM form).
+- The discriminator is matching-aware (GAN-INT-CLS): a real image with its caption is real; a real image
+  with another image's caption, and a generated image, are fake. Hinge loss, spectral norm.
+- Sentence interpolation: ``model.interpolate(a, b, "morph.gif")`` blends two captions' embeddings with
+  the noise fixed; training ends by writing ``interpolation.gif``.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import media
+from ..config import to_dict
+from ..data.captions import load_captions, tokenize
+from ..engine import AdversarialTask, Callback, Phase
+from ..errors import ConfigError
+from ..nets.text2image import PAD, UNK, TextToImageDiscriminator, TextToImageGenerator
+from ..predictor import Model
+from . import register
+
+log = logging.getLogger("ganforge")
+MAX_WORDS = 32
+
+
+@dataclass
+class Text2ImageOptions:
+    data: str = "builtin:scenes"
+    size: int = 32
+    channels: int = 3
+    limit: int | None = None
+    z_dim: int = 32
+    text_dim: int = 64
+    width: int = 32
+    mismatch_weight: float = 0.5      # weight of "real image + wrong caption = fake" in D's loss
+    sample_grid: int = 8              # captions in each evaluation grid (4 samples each)
+
+    def validate(self) -> None:
+        if self.size not in (16, 32, 64):
+            raise ConfigError(f"size must be 16, 32 or 64; got {self.size}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3; got {self.channels}")
+        for name in ("z_dim", "text_dim", "width", "sample_grid"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
+        if self.text_dim % 2:
+            raise ConfigError(f"text_dim must be even (two GRU directions); got {self.text_dim}")
+        if not 0 <= self.mismatch_weight <= 1:
+            raise ConfigError(f"mismatch_weight must be in [0, 1]; got {self.mismatch_weight}")
+
+
+class Vocabulary:
+    """Words of the training captions -> ids (0 padding, 1 unknown)."""
+
+    def __init__(self, words: list[str]):
+        self.words = ["<pad>", "<unk>", *words]
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    @classmethod
+    def build(cls, captions: list[str]) -> "Vocabulary":
+        return cls(sorted({w for c in captions for w in tokenize(c)}))
+
+    def encode(self, texts: list[str], strict: bool = False) -> torch.Tensor:
+        """Token ids (B, L). ``strict``: unknown words raise ConfigError (for user input), else map to <unk>."""
+        rows = []
+        for t in texts:
+            words = tokenize(t)[:MAX_WORDS]
+            unknown = [w for w in words if w not in self.index]
+            if strict and unknown:
+                known = [w for w in self.words[2:]]
+                shown = ", ".join(known[:40]) + (" ..." if len(known) > 40 else "")
+                raise ConfigError(f"--text {t!r}: unknown word(s) {', '.join(map(repr, unknown))}; "
+                                  f"the model knows: {shown}")
+            ids = [self.index.get(w, UNK) for w in words]
+            if not ids:
+                raise ConfigError(f"caption {t!r} has no words")
+            rows.append(ids)
+        out = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
+        for i, ids in enumerate(rows):
+            out[i, :len(ids)] = torch.tensor(ids)
+        return out
+
+
+@register("text2image")
+class TextToImage(AdversarialTask):
+    Options = Text2ImageOptions
+
+    def __init__(self, options: Text2ImageOptions, data=None, seed: int = 0, progress=None):
+        options.validate()
+        self.options = opt = copy.deepcopy(options)
+        self.data = data if data is not None else load_captions(opt.data, opt.size, opt.channels, opt.limit)
+        flat = [c for caps in self.data.captions for c in caps]
+        self.vocab = Vocabulary.build(flat)
+        # every caption's tokens, and which image each belongs to
+        self.tokens = self.vocab.encode(flat)
+        self.owner = torch.tensor([i for i, caps in enumerate(self.data.captions) for _ in caps])
+        torch.manual_seed(seed)
+        self.g_kwargs = dict(z_dim=opt.z_dim, text_dim=opt.text_dim, width=opt.width, size=opt.size,
+                             channels=opt.channels)
+        self.d_kwargs = dict(vocab=len(self.vocab.words), text_dim=opt.text_dim, width=opt.width, size=opt.size,
+                             channels=opt.channels)
+        self.modules = {"G": TextToImageGenerator(**self.g_kwargs), "D": TextToImageDiscriminator(**self.d_kwargs)}
+        self.phases = [Phase("G", "G", 1), Phase("D", "D", 1)]
+        self._fake = None
+        rng = np.random.default_rng(0)
+        pick = rng.choice(len(flat), size=min(len(flat), 64), replace=False)
+        self.examples = [flat[i] for i in pick]
+
+    def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        self._fake = None
+        cap = torch.randint(len(self.tokens), (batch,), generator=gen)
+        # a mismatched caption for each image: another random caption of another image
+        wrong = torch.randint(len(self.tokens), (batch,), generator=gen)
+        same = self.owner[wrong] == self.owner[cap]
+        wrong[same] = (wrong[same] + 1) % len(self.tokens)
+        x = self.data.images[self.owner[cap]].to(device).float().div_(127.5).sub_(1.0)
+        return {"x": x, "tokens": self.tokens[cap].to(device), "wrong": self.tokens[wrong].to(device)}
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor], nets: dict[str, nn.Module], gen: torch.Generator):
+        G, D, opt = nets["G"], nets["D"], self.options
+        x = batch["x"]
+        enc = _inner(D).encoder
+        if phase == "G":
+            with torch.no_grad():
+                s = enc(batch["tokens"]).float()
+            z = torch.randn(x.shape[0], opt.z_dim, generator=gen).to(x.device)
+            fake = G(z, s)
+            self._fake = (fake.detach(), s)
+            return -D(fake, s).float().mean(), {}
+        if phase == "D":
+            s, s_wrong = enc(batch["tokens"]), enc(batch["wrong"])
+            if self._fake is None:
+                with torch.no_grad():
+                    self._fake = (G(torch.randn(x.shape[0], opt.z_dim, generator=gen).to(x.device), s.float()), s)
+            fake = self._fake[0].to(x.dtype)
+            real = D(x, s).float()
+            mismatch = D(x, s_wrong).float()
+            fake_logits = D(fake, s).float()
+            w = opt.mismatch_weight
+            loss = torch.relu(1 - real).mean() + w * torch.relu(1 + mismatch).mean() + \
+                (1 - w) * torch.relu(1 + fake_logits).mean()
+            return loss, {"D/real": real.detach().mean(), "D/fake": fake_logits.detach().mean(),
+                          "D/mismatch": mismatch.detach().mean()}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def data_description(self) -> dict[str, Any]:
+        return self.data.describe()
+
+    def callbacks(self) -> list[Callback]:
+        return [CaptionGrids(self)]
+
+    def _model(self, G: nn.Module, D: nn.Module, device) -> "TextToImageModel":
+        meta = {"options": to_dict(self.options), "vocab": self.vocab.words[2:], "examples": self.examples}
+        return TextToImageModel(_standing(G, _inner(D).encoder, self.tokens, self.options.z_dim), _inner(D), meta,
+                                device=device)
+
+    def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        G = _standing(ema if ema is not None else raw["G"], raw["D"].encoder, self.tokens, self.options.z_dim)
+        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
+        tensors.update({f"D.{k}": v for k, v in raw["D"].state_dict().items()})
+        return tensors, {"options": to_dict(self.options), "vocab": self.vocab.words[2:], "examples": self.examples,
+                         "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+
+
+def _inner(net: nn.Module) -> nn.Module:
+    """The module inside a DDP / compile wrapper (for its text encoder)."""
+    net = getattr(net, "module", net)
+    return getattr(net, "_orig_mod", net)
+
+
+@torch.no_grad()
+def _standing(G: nn.Module, encoder: nn.Module, tokens: torch.Tensor, z_dim: int, batches: int = 4,
+              batch: int = 64) -> nn.Module:
+    """A copy of G in eval mode whose batch-norm statistics are measured on its own samples (see generate.py)."""
+    G = copy.deepcopy(G)
+    device = next(G.parameters()).device
+    gen = torch.Generator().manual_seed(0)
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    G.train()
+    was = encoder.training
+    encoder.eval()
+    for _ in range(batches):
+        idx = torch.randint(len(tokens), (batch,), generator=gen)
+        s = encoder(tokens[idx].to(device)).float()
+        G(torch.randn(batch, z_dim, generator=gen).to(device), s)
+    encoder.train(was)
+    for m in norms:
+        m.momentum = 0.1
+    return G.eval()
+
+
+class CaptionGrids(Callback):
+    """At each evaluation ``samples/step-NNNNNN.png``: a row of 4 samples per caption (captions in
+    ``samples/captions.txt``); at the end ``interpolation.gif`` between two training captions."""
+
+    def __init__(self, task: TextToImage):
+        self.task = task
+
+    def _model(self, trainer):
+        G = trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"]
+        return self.task._model(G, trainer.raw["D"], trainer.device)
+
+    def on_eval(self, trainer, step: int) -> None:
+        model = self._model(trainer)
+        captions = self.task.examples[: self.task.options.sample_grid]
+        rows = [model.sample(4, seed=0, text=c) for c in captions]
+        run = Path(trainer.run_dir)
+        scale = max(1, 64 // self.task.options.size)
+        media.save_image(run / "samples" / f"step-{step:06d}.png",
+                         media.upscale(media.grid(np.concatenate(rows), nrow=4), scale))
+        from ..fileio import write_bytes
+        write_bytes(run / "samples" / "captions.txt", "".join(c + "\n" for c in captions).encode())
+
+    def on_end(self, trainer, status: str) -> None:
+        if status == "failed":
+            return
+        self.on_eval(trainer, trainer.step)
+        ex = self.task.examples
+        if len(ex) >= 2:
+            self._model(trainer).interpolate(ex[0], ex[1], Path(trainer.run_dir) / "interpolation.gif")
+
+
+class TextToImageModel(Model):
+    """A trained text-to-image generator: ``sample(n, seed, text)`` -> uint8 NHWC images."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(meta, path, device)
+        self.G = G.to(self.device).eval()
+        self.D = D.to(self.device).eval()
+        self.vocab = Vocabulary(list(meta["vocab"]))
+        self.examples: list[str] = list(meta.get("examples") or [])
+        self.options = Text2ImageOptions(**meta["options"])
+
+    @classmethod
+    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "TextToImageModel":
+        G = TextToImageGenerator(**meta["nets"]["G"])
+        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        D = TextToImageDiscriminator(**meta["nets"]["D"])
+        D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
+        return cls(G, D, meta, path, device)
+
+    @torch.no_grad()
+    def embed(self, texts: list[str], strict: bool = True) -> torch.Tensor:
+        """Sentence embeddings (B, text_dim) of captions; unknown words raise ConfigError when ``strict``."""
+        return self.D.encoder(self.vocab.encode(texts, strict=strict).to(self.device)).float()
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, sentences: torch.Tensor, batch: int = 256) -> np.ndarray:
+        out = [media.to_uint8(self.G(z[i:i + batch].to(self.device), sentences[i:i + batch].to(self.device)))
+               for i in range(0, len(z), batch)]
+        s = self.options.size
+        return np.concatenate(out) if out else np.zeros((0, s, s, self.options.channels), np.uint8)
+
+    def captions_for(self, n: int, text: str | list[str] | None, seed: int = 0) -> list[str]:
+        """The caption of each of ``n`` samples: ``text`` for all, a list (one each), or training captions."""
+        if text is None:
+            if not self.examples:
+                raise ConfigError("this model stores no example captions; give --text")
+            rng = np.random.default_rng(seed)
+            return [self.examples[i] for i in rng.integers(len(self.examples), size=n)]
+        if isinstance(text, str):
+            return [text] * n
+        if len(text) != n:
+            raise ConfigError(f"{len(text)} captions for {n} samples")
+        return list(text)
+
+    def sample(self, n: int, seed: int = 0, text: str | list[str] | None = None, as_pil: bool = False):
+        """``n`` images for ``text`` (one caption for all, or a list with one per image; default: training
+        captions); same seed, same images."""
+        captions = self.captions_for(n, text, seed)
+        z = torch.randn(n, self.options.z_dim, generator=torch.Generator().manual_seed(seed))
+        images = self.generate(z, self.embed(captions)) if n else self.generate(z, torch.zeros(0, 1))
+        if as_pil:
+            from PIL import Image
+            return [Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im) for im in images]
+        return images
+
+    def interpolate(self, a: str, b: str, path: str | Path, n: int = 8, steps: int = 16, seed: int = 0) -> Path:
+        """A looping GIF/MP4 morphing ``n`` samples (fixed noise) from caption ``a`` to ``b`` and back."""
+        sa, sb = self.embed([a]), self.embed([b])
+        z = torch.randn(n, self.options.z_dim, generator=torch.Generator().manual_seed(seed))
+        ts = list(np.linspace(0, 1, steps)) + list(np.linspace(1, 0, steps))[1:-1]
+        scale = max(1, 64 // self.options.size)
+        frames = [media.upscale(media.grid(self.generate(z, ((1 - t) * sa + t * sb).expand(n, -1)), nrow=n), scale)
+                  for t in ts]
+        return media.save_animation(path, frames, fps=8)
+
+    def walk(self, path: str | Path, seed: int = 0, walks: int = 8) -> Path:
+        """``ganforge walk``: a sentence interpolation between two training captions."""
+        rng = np.random.default_rng(seed)
+        a, b = (self.examples[i] for i in rng.choice(len(self.examples), 2, replace=False))
+        return self.interpolate(a, b, path, n=walks, seed=seed)
+
+
+TextToImage.Predictor = TextToImageModel

@@ -1,0 +1,330 @@
+"""Video prediction: given the first ``context`` frames of a clip, predict the next ``predict`` frames.
+
+A conditional video GAN: the generator is a convolutional GRU run over the context and then over its
+own predictions (``nets/video.py``); the critic sees whole clips (real context + real or predicted
+future) through 3-D convolutions, so it judges motion as well as appearance. The generator minimises
+``adv_weight`` x adversarial + ``recon_weight`` x L1 to the true future (pix2pix's balance).
+
+A held-out part of the clips (``holdout``) is never trained on: every evaluation writes a GIF of
+truth vs prediction for a few of them and logs PSNR/SSIM over all predicted frames.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import losses, media
+from ..config import to_dict
+from ..data.video import load_videos, read_any, resize_frames
+from ..engine import AdversarialTask, Callback, Phase
+from ..errors import ConfigError, DataError
+from ..nets.video import VideoCritic, VideoPredictorNet
+from ..predictor import Model
+from . import register
+
+
+@dataclass
+class VideoOptions:
+    data: str = "builtin:moving_digits"
+    context: int = 4                   # frames given
+    predict: int = 8                   # frames predicted
+    size: int = 32                     # frame side (a multiple of 4)
+    channels: int | None = None        # None: 1 if every video is grey, else 3
+    limit: int | None = None           # use only the first N videos
+    width: int = 16                    # base channels (32 is ~3x slower per step on CPU)
+    z_dim: int = 16
+    loss: str = "ns"
+    recon_weight: float = 100.0        # L1 to the true future (pixels in [-1, 1])
+    adv_weight: float = 1.0
+    holdout: float = 0.1               # fraction of clips kept out of training, for evaluation
+    sample_clips: int = 4              # clips in each evaluation GIF
+
+    def validate(self) -> None:
+        if self.context < 1:
+            raise ConfigError(f"context must be at least 1 frame, got {self.context}")
+        if self.predict < 1:
+            raise ConfigError(f"predict must be at least 1 frame, got {self.predict}")
+        if self.size < 16 or self.size % 4:
+            raise ConfigError(f"size must be a multiple of 4 and at least 16, got {self.size}")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"channels must be 1 or 3; got {self.channels}")
+        if self.loss not in losses.LOSSES or self.loss == "wgan-gp":
+            raise ConfigError(f"loss must be ns, hinge or lsgan; got {self.loss!r}")
+        for name in ("width", "z_dim", "sample_clips"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
+        if self.recon_weight < 0 or self.adv_weight < 0:
+            raise ConfigError("recon_weight and adv_weight must not be negative")
+        if not 0 <= self.holdout < 1:
+            raise ConfigError(f"holdout must be in [0, 1), got {self.holdout}")
+
+
+def to_float(clips: torch.Tensor) -> torch.Tensor:
+    return clips.float().div(127.5).sub(1.0)
+
+
+def to_uint8_frames(x: torch.Tensor) -> np.ndarray:
+    """(B, T, C, H, W) in [-1, 1] -> uint8 (B, T, H, W, C)."""
+    b, t = x.shape[:2]
+    frames = media.to_uint8(x.flatten(0, 1))
+    return frames.reshape(b, t, *frames.shape[1:])
+
+
+@register("video")
+class VideoPrediction(AdversarialTask):
+    Options = VideoOptions
+
+    def __init__(self, options: VideoOptions, data=None, seed: int = 0, progress=None):
+        options.validate()
+        self.options = opt = copy.deepcopy(options)
+        frames = opt.context + opt.predict
+        self.data = data if data is not None else load_videos(opt.data, frames, opt.size, opt.channels, opt.limit)
+        if self.data.clips.shape[1] < frames:
+            raise DataError(f"{opt.data}: clips have {self.data.clips.shape[1]} frames, need {frames}")
+        if opt.channels is None:
+            opt.channels = self.data.channels
+        n = len(self.data)
+        held = int(round(n * opt.holdout)) if n >= 10 else 0
+        self.train_clips = self.data.clips[: n - held]
+        self.held_clips = self.data.clips[n - held:] if held else self.data.clips[: min(n, 8)]
+        torch.manual_seed(seed)
+        self.g_kwargs = dict(channels=opt.channels, width=opt.width, z_dim=opt.z_dim)
+        self.d_kwargs = dict(channels=opt.channels, width=opt.width)
+        self.modules = {"G": VideoPredictorNet(**self.g_kwargs), "D": VideoCritic(**self.d_kwargs)}
+        self.phases = [Phase("G", "G", 1), Phase("D", "D", 1)]
+        self._fake: torch.Tensor | None = None
+
+    def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        self._fake = None
+        idx = torch.randint(len(self.train_clips), (batch,), generator=gen)
+        clips = self.train_clips[idx, : self.options.context + self.options.predict]
+        return to_float(clips.to(device))
+
+    def _predict(self, G: nn.Module, clips: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        opt = self.options
+        z = torch.randn(clips.shape[0], opt.z_dim, generator=gen).to(clips.device)
+        return G(clips[:, :opt.context], opt.predict, z)
+
+    def loss(self, phase: str, batch: torch.Tensor, nets: dict[str, nn.Module], gen: torch.Generator):
+        G, D, opt = nets["G"], nets["D"], self.options
+        context, future = batch[:, :opt.context], batch[:, opt.context:]
+        if phase == "G":
+            pred = self._predict(G, batch, gen)
+            self._fake = pred.detach()
+            recon = (pred.float() - future).abs().mean()
+            adv = losses.g_loss(opt.loss, D(torch.cat([context, pred], 1)))
+            return opt.adv_weight * adv + opt.recon_weight * recon, {"G/l1": recon.detach(), "G/adv": adv.detach()}
+        if phase == "D":
+            pred = self._fake
+            if pred is None:
+                with torch.no_grad():
+                    pred = self._predict(G, batch, gen)
+            real_logits = D(batch)
+            fake_logits = D(torch.cat([context, pred.to(batch.dtype)], 1))
+            return losses.d_loss(opt.loss, real_logits, fake_logits), {
+                "D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def data_description(self) -> dict[str, Any]:
+        return dict(self.data.describe(), held_out=len(self.data) - len(self.train_clips))
+
+    def callbacks(self) -> list[Callback]:
+        return [HeldOutPredictions(self)]
+
+    def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        G = ema if ema is not None else raw["G"]
+        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
+        tensors.update({f"D.{k}": v for k, v in raw["D"].state_dict().items()})
+        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+
+
+def score_predictions(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[float]]:
+    """PSNR and SSIM (8-bit scale) per predicted frame index, averaged over clips: uint8 (B, n, H, W, C)."""
+    from ..metrics.quality import psnr, ssim
+
+    out: dict[str, list[float]] = {"psnr": [], "ssim": []}
+    for t in range(pred.shape[1]):
+        a, b = pred[:, t], truth[:, t]
+        # identical frames give PSNR inf; cap at 100 dB so means stay finite
+        out["psnr"].append(float(np.minimum(psnr(a, b, 255.0).values, 100.0).mean()))
+        out["ssim"].append(ssim(a, b, 255.0).mean)
+    return out
+
+
+class HeldOutPredictions(Callback):
+    """At each evaluation: ``samples/step-NNNNNN.gif`` (truth | prediction) and PSNR/SSIM on held-out clips."""
+
+    def __init__(self, task: VideoPrediction):
+        self.task = task
+
+    def on_eval(self, trainer, step: int) -> None:
+        opt = self.task.options
+        G = trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"]
+        clips = self.task.held_clips[:256]
+        meta = {"options": to_dict(opt), "nets": {"G": self.task.g_kwargs}}
+        model = VideoPredictor(G, meta, device=trainer.device)
+        frames = clips.permute(0, 1, 3, 4, 2).numpy()
+        pred = model.predict(frames[:, :opt.context], opt.predict, seed=0)
+        scores = score_predictions(pred, frames[:, opt.context:opt.context + opt.predict])
+        trainer.log_record({"eval/psnr": float(np.mean(scores["psnr"])), "eval/ssim": float(np.mean(scores["ssim"]))})
+        k = opt.sample_clips
+        anim = comparison_frames(frames[:k, :opt.context], pred[:k], frames[:k, opt.context:opt.context + opt.predict])
+        media.save_animation(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.gif", anim, fps=4)
+
+    def on_end(self, trainer, status: str) -> None:
+        if status != "failed":
+            self.on_eval(trainer, trainer.step)
+
+
+def _panel(frame: np.ndarray, colour: tuple[int, int, int], scale: int, border: int = 2) -> np.ndarray:
+    f = frame if frame.shape[-1] == 3 else np.repeat(frame, 3, axis=-1)
+    f = media.upscale(f, scale)
+    return np.pad(f, ((border, border), (border, border), (0, 0)), mode="constant",
+                  constant_values=0) + _frame_colour(f.shape, border, colour)
+
+
+def _frame_colour(shape, border: int, colour) -> np.ndarray:
+    h, w = shape[0] + 2 * border, shape[1] + 2 * border
+    out = np.zeros((h, w, 3), np.uint8)
+    out[:border], out[-border:], out[:, :border], out[:, -border:] = colour, colour, colour, colour
+    return out
+
+
+GREY, RED, GREEN = (128, 128, 128), (220, 40, 40), (40, 180, 40)
+
+
+def comparison_frames(context: np.ndarray, pred: np.ndarray, truth: np.ndarray | None,
+                      min_side: int = 96) -> list[np.ndarray]:
+    """Animation frames: one row per clip, [context then prediction (red border) | truth (green)].
+
+    uint8 inputs (B, k, H, W, C), (B, n, H, W, C) and (B, m, H, W, C) with m <= n (or None).
+    """
+    b, k, h = context.shape[:3]
+    scale = max(1, int(np.ceil(min_side / h)))
+    frames = []
+    for t in range(k + pred.shape[1]):
+        rows = []
+        for i in range(b):
+            if t < k:
+                left = _panel(context[i, t], GREY, scale)
+                right = _panel(context[i, t], GREY, scale) if truth is not None else None
+            else:
+                left = _panel(pred[i, t - k], RED, scale)
+                right = None
+                if truth is not None:
+                    right = (_panel(truth[i, t - k], GREEN, scale) if t - k < truth.shape[1]
+                             else np.zeros_like(left))
+            row = left if right is None else np.concatenate([left, np.full((left.shape[0], 4, 3), 255, np.uint8),
+                                                              right], 1)
+            rows.append(row)
+        sep = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
+        frames.append(np.concatenate([x for r in rows for x in (r, sep)][:-1], 0))
+    return frames
+
+
+class VideoPredictor(Model):
+    """A trained video predictor: ``predict(context)`` -> future frames; ``apply_path`` for files."""
+
+    APPLY_OPTIONS = ("seed", "start", "frames", "clip", "fps")
+
+    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(meta, path, device)
+        self.G = G.to(self.device).eval()
+        o = meta["options"]
+        self.context, self.horizon, self.size = o["context"], o["predict"], o["size"]
+        self.channels, self.z_dim = o["channels"], o["z_dim"]
+
+    @classmethod
+    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "VideoPredictor":
+        G = VideoPredictorNet(**meta["nets"]["G"])
+        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        return cls(G, meta, path, device)
+
+    @torch.no_grad()
+    def predict(self, context: np.ndarray, n: int | None = None, seed: int = 0, batch: int = 64) -> np.ndarray:
+        """uint8 context frames (B, k, H, W, C) or (k, H, W, C) at the model's size -> uint8 (B, n, H, W, C).
+
+        Only the last ``context`` frames the model was trained with are used; ``n`` defaults to the
+        trained horizon (longer horizons roll the predictor further).
+        """
+        x = np.asarray(context)
+        single = x.ndim == 4
+        if single:
+            x = x[None]
+        if x.ndim != 5 or x.shape[2:] != (self.size, self.size, self.channels):
+            raise DataError(f"context frames must be (B, k, {self.size}, {self.size}, {self.channels}), "
+                            f"got {x.shape}")
+        if x.shape[1] < self.context:
+            raise DataError(f"this model needs {self.context} context frames, got {x.shape[1]}")
+        x = x[:, -self.context:]
+        n = self.horizon if n is None else n
+        gen = torch.Generator().manual_seed(seed)
+        out = []
+        for i in range(0, len(x), batch):
+            c = to_float(torch.from_numpy(np.ascontiguousarray(x[i:i + batch])).permute(0, 1, 4, 2, 3))
+            z = torch.randn(c.shape[0], self.z_dim, generator=gen)
+            out.append(to_uint8_frames(self.G(c.to(self.device), n, z.to(self.device)).float().cpu()))
+        pred = np.concatenate(out) if out else np.zeros((0, n, self.size, self.size, self.channels), np.uint8)
+        return pred[0] if single else pred
+
+    def sample(self, n: int, seed: int = 0, **_: Any):
+        raise ConfigError("a video model predicts from a clip: ganforge apply RUN clip.mp4 -o pred.gif")
+
+    def apply_path(self, input: Path, output: Path, *, progress: Callable | None = None, **options: Any
+                   ) -> list[Path]:
+        """Predict the continuation of the video in ``input`` and write ``output``.
+
+        ``output`` .gif/.mp4: context and prediction beside the truth (when the video is long enough);
+        .npy: the predicted frames, uint8 (n, H, W, C). Options: ``seed``, ``start`` (first context frame,
+        default 0), ``frames`` (how many to predict, default the trained horizon), ``clip`` (which video of
+        an .npy holding several, default 0), ``fps`` (default 4).
+        """
+        unknown = sorted(set(options) - set(self.APPLY_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown option {unknown[0]!r} for video models (known: {', '.join(self.APPLY_OPTIONS)})")
+        defaults = {"seed": 0, "start": 0, "frames": self.horizon, "clip": 0, "fps": 4}
+        values = {}
+        for key, default in defaults.items():
+            try:
+                values[key] = int(options.get(key, default))
+            except (TypeError, ValueError):
+                raise ConfigError(f"option {key}: expected a whole number, got {options[key]!r}") from None
+        seed, start, n, clip, fps = (values[k] for k in ("seed", "start", "frames", "clip", "fps"))
+        if n < 1 or start < 0 or clip < 0 or fps < 1:
+            raise ConfigError("frames and fps must be positive; start and clip must not be negative")
+        output = Path(output)
+        if output.suffix.lower() not in (".gif", ".mp4", ".npy"):
+            raise ConfigError(f"{output}: write the prediction as .gif, .mp4 or .npy")
+        videos = read_any(Path(input))
+        if clip >= len(videos):
+            raise ConfigError(f"clip {clip}: {input} holds {len(videos)} video(s)")
+        frames = videos[clip]
+        if len(frames) < start + self.context:
+            raise DataError(f"{input}: {len(frames)} frame(s); this model needs {self.context} context frames"
+                            + (f" from frame {start}" if start else ""))
+        frames = resize_frames(frames, self.size, self.channels)
+        context = frames[start:start + self.context]
+        truth = frames[start + self.context:start + self.context + n]
+        if progress is not None:
+            progress("predict", 0, 1)
+        pred = self.predict(context, n, seed=seed)
+        if progress is not None:
+            progress("predict", 1, 1)
+        if output.suffix.lower() == ".npy":
+            from ..fileio import atomic_path
+
+            with atomic_path(output) as tmp:
+                np.save(tmp, pred)
+        else:
+            anim = comparison_frames(context[None], pred[None], truth[None] if len(truth) else None)
+            media.save_animation(output, anim, fps=fps)
+        return [output]
+
+
+VideoPrediction.Predictor = VideoPredictor
