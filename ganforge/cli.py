@@ -1210,6 +1210,8 @@ def blend_images(
     method: Optional[str] = typer.Option(None, "--method", help="gp (default with --model), poisson (default "
                                          "without) or copy."),
     beta: float = typer.Option(0.05, help="GP: weight of the network's low-frequency colour."),
+    border: str = typer.Option("mask", help="GP: solve inside the mask with the background's border (mask) or "
+                               "over the whole image as in the GP-GAN paper (image)."),
 ) -> None:
     """Paste an object from one photo into another so that it sits naturally (GP-GAN class blending)."""
     import numpy as np
@@ -1234,7 +1236,8 @@ def blend_images(
             if m.task != "blend":
                 raise GanforgeError(f"{model}: a {m.task!r} model, not a blending model ('ganforge train blend')")
         method = method or ("gp" if m is not None else "poisson")
-        out = blend(read(src, "RGB"), read(dst, "RGB"), read(mask, "L"), method=method, model=m, beta=beta)
+        out = blend(read(src, "RGB"), read(dst, "RGB"), read(mask, "L"), method=method, model=m, beta=beta,
+                    border=border)
         media.save_image(output, out)
         typer.echo(f"wrote {output} ({method})")
 

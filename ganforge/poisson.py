@@ -8,7 +8,10 @@ Arrays are float HxWxC (any range). ``mask`` is HxW, True (or > 0.5) where the s
   whole image, where ``v`` is the source's gradients inside the mask and the destination's elsewhere, and
   ``low`` is a colour image that says what the blend should look like at low frequency (from the blending
   network); ``g`` is a Gaussian blur of ``sigma`` pixels. With Neumann borders both operators are diagonal in
-  the DCT-II basis, so the solve is two DCTs per channel (no pyramid needed).
+  the DCT-II basis, so the solve is two DCTs per channel (no pyramid needed). ``border="mask"`` solves only
+  inside the mask, with the destination's values on its border as in Poisson blending, and the colour term
+  ``beta ||x - low||^2`` there: pixels outside the mask stay exactly the destination's, and with a small
+  ``beta`` the network only steers the low frequencies that the border leaves free.
 """
 from __future__ import annotations
 
@@ -42,14 +45,19 @@ def guidance(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> tuple[np.nda
 
 
 def gaussian_poisson(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, low: np.ndarray, beta: float = 1.0,
-                     sigma: float = 4.0) -> np.ndarray:
-    """The Gaussian-Poisson blend (see the module docstring); ``low`` is HxWxC like ``src``."""
+                     sigma: float = 4.0, border: str = "image") -> np.ndarray:
+    """The Gaussian-Poisson blend (see the module docstring); ``low`` is HxWxC like ``src``; ``border`` is
+    "image" (the paper's whole-image solve) or "mask" (inside the mask only; ``sigma`` is not used)."""
     from scipy.fft import dctn, idctn
 
     src, dst, m = _check(src, dst, mask)
     low = np.asarray(low, np.float64).reshape(src.shape)
     if beta <= 0 or sigma < 0:
         raise ConfigError(f"beta must be > 0 and sigma >= 0, got beta={beta}, sigma={sigma}")
+    if border == "mask":
+        return _dirichlet_solve(src, dst, m, beta, low)
+    if border != "image":
+        raise ConfigError(f"border must be 'image' or 'mask', got {border!r}")
     h, w, _ = src.shape
     vy, vx = guidance(src, dst, m)
     div = np.zeros_like(src)  # D^T v
@@ -70,10 +78,15 @@ def gaussian_poisson(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, low: np
 
 def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Classic seamless cloning with Dirichlet borders from ``dst`` (neighbours outside the image are ignored)."""
+    return _dirichlet_solve(*_check(src, dst, mask))
+
+
+def _dirichlet_solve(src: np.ndarray, dst: np.ndarray, m: np.ndarray, beta: float = 0.0,
+                     low: np.ndarray | None = None) -> np.ndarray:
+    """Inside ``m``: (Laplacian + beta) x = (the source's Laplacian) + beta * low, ``dst`` on the border."""
     import scipy.sparse as sp
     from scipy.sparse.linalg import spsolve
 
-    src, dst, m = _check(src, dst, mask)
     h, w, ch = src.shape
     ys, xs = np.nonzero(m)
     n = len(ys)
@@ -97,6 +110,9 @@ def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.ndar
         cols.append(index[qy[inside], qx[inside]])
         vals.append(-np.ones(int(inside.sum())))
         rhs[p[~inside]] += dst[qy[~inside], qx[~inside]]
+    if beta > 0:
+        diag += beta
+        rhs += beta * low[ys, xs]
     vals[0] = diag
     A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     sol = spsolve(A.tocsc(), rhs)

@@ -171,14 +171,16 @@ class BlendModel(Model):
         return cls(G, meta, path, device)
 
     def blend(self, src: Any, dst: Any, mask: Any, method: str = "gp", beta: float = 0.05,
-              sigma: float | None = None) -> np.ndarray:
-        return blend(src, dst, mask, method=method, model=self, beta=beta, sigma=sigma)
+              sigma: float | None = None, border: str = "mask") -> np.ndarray:
+        return blend(src, dst, mask, method=method, model=self, beta=beta, sigma=sigma, border=border)
 
 
 def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel | None = None, beta: float = 0.05,
-          sigma: float | None = None) -> np.ndarray:
-    """Paste ``src`` into ``dst`` where ``mask`` is set (see :class:`BlendModel`); ``sigma`` of the Gaussian in
-    the GP solve defaults to half the factor between the image and the network's resolution."""
+          sigma: float | None = None, border: str = "mask") -> np.ndarray:
+    """Paste ``src`` into ``dst`` where ``mask`` is set (see :class:`BlendModel`). The GP solve runs inside the
+    mask with the destination's border (``border="mask"``, the default: nothing outside the mask changes) or
+    over the whole image as in the GP-GAN paper (``border="image"``); ``sigma`` of its Gaussian defaults to half
+    the factor between the image and the network's resolution."""
     from ..poisson import gaussian_poisson, poisson_blend
 
     s, d = _float_image(src, "source"), _float_image(dst, "destination")
@@ -204,7 +206,7 @@ def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel |
         low = low_resolution(model.G, comp, m, model.size)
         if sigma is None:
             sigma = 0.5 * max(m.shape) / model.size
-        out = gaussian_poisson(s, d, m, low, beta=beta, sigma=sigma)
+        out = gaussian_poisson(s, d, m, low, beta=beta, sigma=sigma, border=border)
     else:
         raise ConfigError(f"method must be gp, poisson or copy; got {method!r}")
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)

@@ -42,6 +42,12 @@ def test_solvers_remove_the_seam():
     g = gaussian_poisson(src, truth, mask, truth, beta=0.05, sigma=0.5)
     assert psnr(np.clip(g, 0, 1), truth) > psnr(comp, truth) + 10
     np.testing.assert_allclose(gaussian_poisson(truth, truth, mask, truth, beta=0.1, sigma=0), truth, atol=1e-8)
+    # inside the mask only: the destination stays as it is outside, and the right colour beats plain Poisson
+    gm = gaussian_poisson(src, truth, mask, truth, beta=0.05, border="mask")
+    np.testing.assert_allclose(gm[~mask], truth[~mask])
+    assert psnr(np.clip(gm, 0, 1), truth) > psnr(np.clip(p, 0, 1), truth) + 1
+    with pytest.raises(ConfigError, match="border"):
+        gaussian_poisson(src, truth, mask, truth, beta=0.05, border="edges")
     with pytest.raises(DataError, match="mask"):
         poisson_blend(src, truth, mask[:10])
     with pytest.raises(ConfigError, match="beta"):
