@@ -452,7 +452,7 @@ def _run_eval(fake, real, metrics: str, n: int, n_real: Optional[int], features_
 def eval_model(
     model: Path = typer.Argument(..., help="Model file or run folder."),
     data: Optional[str] = typer.Option(None, "--data", help="Real images (default: the data the model was trained on)."),
-    metrics: str = typer.Option("fid,kid,pr", help="Comma list of fid, kid, pr, dc, is, memorization."),
+    metrics: str = typer.Option("fid,kid,pr", help="Comma list of fid, kid, pr, dc, is, memorization, cas (conditional models)."),
     n: int = typer.Option(10_000, "--n", help="Generated samples."),
     n_real: Optional[int] = typer.Option(None, help="Real samples (default: as many as --n, or all there are)."),
     features: str = typer.Option("auto", help="inception, pixels, a domain feature file, or auto."),
@@ -477,7 +477,7 @@ def eval_model(
 def eval_folders(
     generated: str = typer.Argument(..., help="Images to score (folder, zip, IDX, .npz, builtin:...)."),
     real: str = typer.Argument(..., help="Reference images."),
-    metrics: str = typer.Option("fid,kid,pr", help="Comma list of fid, kid, pr, dc, is, memorization."),
+    metrics: str = typer.Option("fid,kid,pr", help="Comma list of fid, kid, pr, dc, is, memorization, cas (conditional models)."),
     n: int = typer.Option(10_000, "--n", help="At most this many images of each set."),
     size: Optional[int] = typer.Option(None, help="Side at which images are read (default: min(128, the "
                                        "feature network's input))."),

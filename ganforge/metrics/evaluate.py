@@ -112,6 +112,24 @@ def _features(extractor, images: Images, want_logits: bool, label: str, progress
     return out if want_logits else (out, None)
 
 
+def _cas(model: Any, extractor, n: int, seed: int) -> float:
+    """Classification accuracy score: ``n`` samples of a conditional model, its classes in turn, classified by
+    the feature network's classifier head; the model's classes are matched to the classifier's by name."""
+    from .classifier import classification_accuracy_score
+
+    if not getattr(model, "conditional", False):
+        raise ConfigError("cas needs a class-conditional model (it scores whether samples show their class)")
+    known = list((extractor.meta or {}).get("classes") or [])
+    missing = [c for c in model.classes if c not in known]
+    if missing:
+        raise ConfigError(f"cas: the classifier {extractor.name} does not know the model's classes "
+                          f"{', '.join(map(str, missing[:10]))} (it knows {', '.join(map(str, known[:10]))})")
+    y = model.labels(n)
+    images = model.generate(model.latents(n, seed=seed + 1), y=y)
+    target = np.array([known.index(model.classes[i]) for i in y.tolist()])
+    return classification_accuracy_score(extractor.logits, images, target)
+
+
 def evaluate(fake: Any, real: Any, metrics: str | tuple[str, ...] = DEFAULT_METRICS, *, n: int = 10_000,
              n_real: int | None = None, features: Any = "auto", weights: str | None = None, size: int | None = None,
              seed: int = 0, device: str = "cpu", kid_subset: int = 1000, k: int = 3,
@@ -164,7 +182,7 @@ def evaluate(fake: Any, real: Any, metrics: str | tuple[str, ...] = DEFAULT_METR
     if "memorization" in names:
         scores.update(sets.memorization(real_f, fake_f).summary())
     if "cas" in names:
-        raise ConfigError("cas needs a class-conditional model (it scores whether samples show their class)")
+        scores["cas"] = _cas(fake, extractor, n, seed)
     protocol = {"metrics": list(names), "n_generated": int(len(fake_f)),
                 "n_real": int(len(real_f)) if real_f is not None else 0, "features": extractor.describe(),
                 "image_size": size, "seed": seed, "kid_subset": min(kid_subset, len(fake_f)), "k": k,

@@ -87,3 +87,45 @@ def test_eval_folders_compares_two_image_folders(tmp_path):
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["protocol"]["n_generated"] == report["protocol"]["n_real"] == 30
     assert np.isfinite(report["scores"]["fid"])
+
+
+class _DigitsByClass:
+    """A stand-in conditional model whose sample for a class is a real digit of that class (names reversed
+    against the classifier's order, so CAS is right only when classes are matched by name)."""
+
+    def __init__(self, wrong: bool = False):
+        from ganforge.data import load_images
+
+        d = load_images("builtin:digits", 16)
+        self.by_class = {name: d.images[d.labels == i].numpy() for i, name in enumerate(d.class_names)}
+        self.classes = list(reversed(d.class_names))
+        self.conditional, self.wrong = True, wrong
+
+    def labels(self, n):
+        import torch
+        return torch.arange(n) % len(self.classes)
+
+    def latents(self, n, seed=0):
+        import torch
+        return torch.zeros(n, 1)
+
+    def generate(self, z, y=None):
+        names = [self.classes[(i + 1) % len(self.classes)] if self.wrong else self.classes[i] for i in y.tolist()]
+        return np.stack([self.by_class[c][k].transpose(1, 2, 0) for k, c in enumerate(names)])
+
+
+def test_cas_matches_classes_by_name(tmp_path):
+    from ganforge.metrics.evaluate import _cas
+    from ganforge.metrics.features import load_features, train_domain_features
+
+    result = train_domain_features("builtin:digits", tmp_path / "d.safetensors", size=16, epochs=4, batch=64,
+                                   stages=((16, 1), (32, 1), (64, 1)), feature_dim=64, seed=0)
+    net = load_features(result.path)
+    assert _cas(_DigitsByClass(), net, 100, 0) > 0.6            # real digits of the asked class
+    assert _cas(_DigitsByClass(wrong=True), net, 100, 0) < 0.3  # every sample shows another class
+    other = _DigitsByClass()
+    other.classes = ["cat"] + other.classes[1:]
+    with pytest.raises(ConfigError, match="does not know the model's classes cat"):
+        _cas(other, net, 100, 0)
+    with pytest.raises(ConfigError, match="class-conditional"):
+        evaluate(shapes(20, 0), None, "cas", n=20, features=net)
