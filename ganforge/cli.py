@@ -741,7 +741,8 @@ def studio(host: str = typer.Option("127.0.0.1", help="Address to bind; anything
 
 
 # ---------------------------------------------------------------------------------------------- image-to-image
-def _train_i2i(task: str, out: Path, overwrite: bool, quiet: bool, dry_run: bool, kwargs: dict) -> None:
+def _train_task(task: str, out: Path, overwrite: bool, quiet: bool, dry_run: bool, kwargs: dict) -> None:
+    """Train (or, with dry_run, validate and print the resolved config of) a task; None options are left out."""
     from . import api
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
@@ -788,7 +789,7 @@ def train_translate(
     """Train image-to-image translation: pix2pix on pairs, CycleGAN with --unpaired."""
     if steps is None and minutes is None:
         steps = 2000
-    _train_i2i("translate", out, overwrite, quiet, dry_run, dict(
+    _train_task("translate", out, overwrite, quiet, dry_run, dict(
         pairs=pairs, a=a, b=b, unpaired=unpaired, direction=direction, crop=crop, load_size=load_size, steps=steps,
         minutes=minutes, batch=batch, width=width, depth=depth, norm=norm, loss=loss, lambda_l1=lambda_l1,
         lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, limit=limit, lr_g=lr_g, lr_d=lr_d,
@@ -835,7 +836,7 @@ def train_restore(
     """Train a restoration model from any folder of photos (degradations are synthesised)."""
     if steps is None and minutes is None:
         steps = 3000
-    _train_i2i("restore", out, overwrite, quiet, dry_run, dict(
+    _train_task("restore", out, overwrite, quiet, dry_run, dict(
         kind=task, data=data, scale=scale, crop=crop, noise=noise, level=level, mask=mask, blur=blur,
         sr_blur=sr_blur, sr_noise=sr_noise, sr_jpeg=sr_jpeg, steps=steps,
         minutes=minutes, batch=batch, width=width, blocks=blocks, pretrain_steps=pretrain_steps,
@@ -919,7 +920,7 @@ def train_saliency(
     """Train a saliency predictor (image -> grey attention map; pix2pix preset). Apply it with 'ganforge apply'."""
     if steps is None and minutes is None:
         steps = 2000
-    _train_i2i("saliency", out, overwrite, quiet, dry_run, dict(
+    _train_task("saliency", out, overwrite, quiet, dry_run, dict(
         images=images, maps=maps, pairs=pairs, data=data, crop=crop, load_size=load_size, steps=steps,
         minutes=minutes, batch=batch, width=width, lambda_l1=lambda_l1, limit=limit, lr_g=lr_g, lr_d=lr_d,
         beta1=0.5, beta2=0.999, precision=precision, device=device, threads=threads, seed=seed,
@@ -1244,16 +1245,9 @@ def blend_images(
 
 # ---------------------------------------------------------------- new modalities: video, voxels, text-to-image
 def _train_modality(task: str, out: Path, overwrite: bool, quiet: bool, dry_run: bool, **kwargs) -> None:
-    from . import api
-
     if kwargs.get("steps") is None and kwargs.get("minutes") is None:
         kwargs["steps"] = 2000
-    with _user_errors():
-        if dry_run:
-            typer.echo(json.dumps(api.train(task, out=out, dry_run=True, **kwargs), indent=2))
-            return
-        api.train(task, out=out, overwrite=overwrite, progress=not quiet, **kwargs)
-        _print_outputs(out)
+    _train_task(task, out, overwrite, quiet, dry_run, kwargs)
 
 
 @train_app.command("video")
