@@ -223,6 +223,15 @@ def create_app(settings: Settings) -> FastAPI:
     def list_runs() -> list[dict[str, Any]]:
         return [_public_run(r) for r in store.runs()]
 
+    def _data_options(ds: dict[str, Any]) -> dict[str, Any]:
+        """The task options that name a data set: ``data``, or for pairs ``pairs`` (side by side) / ``a``, ``b``."""
+        if ds["kind"] != "pairs":
+            return {"data": ds["source"]}
+        summary = ds["summary"]
+        if summary.get("a_dir"):
+            return {"a": summary["a_dir"], "b": summary["b_dir"]}
+        return {"pairs": ds["source"]}
+
     @app.post("/api/runs", tags=["runs"], status_code=201)
     def create_run(task: str = Body(...), dataset_id: Optional[int] = Body(None), data: Optional[str] = Body(None),
                    preset: str = Body("fast"), options: dict[str, Any] = Body({}), name: Optional[str] = Body(None)
@@ -244,7 +253,7 @@ def create_app(settings: Settings) -> FastAPI:
             if want and ds["kind"] != want:
                 raise HTTPException(400, f"task {task!r} trains on a {want} data set; data set {ds['name']!r} "
                                          f"is {ds['kind']}")
-            params["data"] = ds["source"]
+            params.update(_data_options(ds))
         elif data:
             if not data.startswith("builtin:"):
                 raise HTTPException(400, "data: give a dataset_id (uploads) or a builtin: source")

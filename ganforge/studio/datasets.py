@@ -186,9 +186,11 @@ def summarize_pairs(folder: Path, skipped_before: list[list[str]], preview: Path
     a_dir = next((d for d in ("a", "input", "inputs", "source", "trainA") if d.lower() in by_dir), None)
     b_dir = next((d for d in ("b", "target", "targets", "output", "trainB") if d.lower() in by_dir), None)
     count = 0
+    dirs: dict[str, str] = {}
     if a_dir and b_dir:
         layout = "two folders"
         a, b = by_dir[a_dir.lower()], by_dir[b_dir.lower()]
+        dirs = {"a_dir": str(next(iter(a.values())).parent), "b_dir": str(next(iter(b.values())).parent)}
         for stem in sorted(set(a) | set(b)):
             if stem not in a or stem not in b:
                 skipped.append([str((a.get(stem) or b.get(stem)).relative_to(folder)), "no partner with the same name"])
@@ -229,7 +231,7 @@ def summarize_pairs(folder: Path, skipped_before: list[list[str]], preview: Path
             arr = np.asarray(im.convert("RGB"))
             tiles.append(arr)
     media.save_image(preview, media.grid(np.stack(tiles), nrow=4))
-    return {"count": count, "layout": layout, "skipped": skipped[:200], "skipped_count": len(skipped),
+    return {"count": count, "layout": layout, **dirs, "skipped": skipped[:200], "skipped_count": len(skipped),
             "preview": "preview.png", "classes": []}
 
 

@@ -89,6 +89,7 @@ def select_class(data: ImageSet, name: str) -> ImageSet:
 @register("anomaly")
 class AnomalyDetection(AdversarialTask):
     Options = AnomalyOptions
+    data_kind = "images"
     ema_module = None  # scores come from the trained weights; batch-norm statistics stay consistent
 
     def __init__(self, options: AnomalyOptions, data: ImageSet | None = None, seed: int = 0, progress=None):

@@ -73,6 +73,7 @@ def colour_shift(x01: torch.Tensor, gen: torch.Generator, shift: float) -> torch
 @register("blend")
 class Blending(AdversarialTask):
     Options = BlendOptions
+    data_kind = "images"
     ema_module = None
 
     def __init__(self, options: BlendOptions, data=None, seed: int = 0, progress=None):

@@ -108,6 +108,7 @@ def build_generator(kwargs: dict[str, Any]) -> nn.Module:
 @register("restore")
 class Restoration(AdversarialTask):
     Options = RestoreOptions
+    data_kind = "images"
     ema_module = None
 
     def __init__(self, options: RestoreOptions, data=None, seed: int = 0, progress=None):

@@ -45,7 +45,7 @@ class TranslateOptions:
     depth: int | None = None           # U-Net levels; None: from the crop (4x4 bottleneck)
     norm: str = "batch"                # G normalisation: batch | instance | none
     dropout: float = 0.0
-    d_layers: int = 3                  # PatchGAN depth (3: 70x70 patches)
+    d_layers: int | None = None        # PatchGAN depth (3: 70x70 patches); None: 3, or less for small crops
     loss: str | None = None            # ns | lsgan | hinge; None: ns for pix2pix, lsgan for CycleGAN
     lambda_l1: float = 100.0
     lambda_cycle: float = 10.0
@@ -74,8 +74,12 @@ class TranslateOptions:
             raise ConfigError(f"crop {self.crop} is not a multiple of 2^depth = {2 ** self.depth}")
         if self.load_size is not None and self.load_size < self.crop:
             raise ConfigError(f"load_size {self.load_size} is smaller than the crop {self.crop}")
+        if self.d_layers is not None and self.crop < 3 * 2 ** self.d_layers:
+            raise ConfigError(f"crop {self.crop} is too small for a PatchGAN of d_layers={self.d_layers} (its last "
+                              f"maps would be under 2x2): use crop >= {3 * 2 ** self.d_layers} or fewer d_layers "
+                              f"(d_layers={patch_layers(self.crop)} fits)")
         for name in ("width", "sample_grid", "d_layers"):
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1); got {self.dropout}")
@@ -121,9 +125,15 @@ class ImagePool:
         return torch.stack(out)
 
 
+def patch_layers(crop: int) -> int:
+    """The deepest PatchGAN (at most 3 layers) whose last maps stay at least 2x2 for this crop."""
+    return max(1, min(3, (crop // 3).bit_length() - 1))
+
+
 @register("translate")
 class Translation(AdversarialTask):
     Options = TranslateOptions
+    data_kind = "pairs"
     ema_module = None  # pix2pix and CycleGAN use the trained generator itself
 
     def __init__(self, options: TranslateOptions, data=None, seed: int = 0, progress=None):
@@ -152,11 +162,11 @@ class Translation(AdversarialTask):
         self.g_kwargs = dict(in_channels=3, out_channels=3, width=opt.width, depth=opt.depth, norm=opt.norm,
                              dropout=opt.dropout)
         if opt.unpaired:
-            self.d_kwargs = dict(in_channels=3, width=opt.width, layers=opt.d_layers)
+            self.d_kwargs = dict(in_channels=3, width=opt.width, layers=opt.d_layers or patch_layers(opt.crop))
             self.modules = {"G": CycleGenerators(self.g_kwargs), "D": CycleDiscriminators(self.d_kwargs)}
             self.pools = (ImagePool(opt.pool_size), ImagePool(opt.pool_size))
         else:
-            self.d_kwargs = dict(in_channels=6, width=opt.width, layers=opt.d_layers)
+            self.d_kwargs = dict(in_channels=6, width=opt.width, layers=opt.d_layers or patch_layers(opt.crop))
             self.modules = {"G": unet.UNet(**self.g_kwargs), "D": unet.PatchDiscriminator(**self.d_kwargs)}
         # G first: D then judges G's samples of the same step (detached) without running G again
         self.phases = [Phase("G", "G"), Phase("D", "D")]

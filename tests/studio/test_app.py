@@ -259,6 +259,16 @@ def test_pairs_side_by_side_and_two_folders(client):
     s = r.json()["summary"]
     assert s["count"] == 3 and s["layout"] == "two folders" and "no partner" in s["skipped"][0][1]
     assert client.get(f"/api/datasets/{r.json()['id']}/preview.png").status_code == 200
+    # a translation run on the two-folder set reads A/ and B/; a table data set is refused for it
+    opts = {"crop": 16, "width": 8, "batch": 2, "steps": 3, "minutes": None, "eval_every": 3, "checkpoint_every": 3,
+            "threads": 1, "precision": "fp32"}
+    clean = upload(client, _zip(members), "ab-clean.zip", "pairs").json()
+    run = client.post("/api/runs", json={"task": "translate", "dataset_id": clean["id"], "options": opts})
+    assert run.status_code == 201, run.text
+    assert run.json()["params"]["a"].endswith("A") and run.json()["params"]["b"].endswith("B")
+    assert finished(client, run.json()["id"])["has_model"]
+    tasks = {t["name"]: t for t in client.get("/api/tasks").json()}
+    assert tasks["translate"]["data_kind"] == "pairs" and tasks["restore"]["data_kind"] == "images"
 
 
 def test_delete_dataset(client):
