@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ganforge.data.images import is_image_name, to_grey_or_rgb
+from ganforge.data.images import is_image_name, no_images_error, skip, to_grey_or_rgb
 from ganforge.errors import DataError
 
 
@@ -80,6 +80,7 @@ class ImageList:
     names: list[str]
     source: str = ""
     files: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (file, reason) of files left out
 
     def __len__(self) -> int:
         return len(self.images)
@@ -110,6 +111,7 @@ class PairSet:
     a: ImageList
     b: ImageList
     source: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (file, reason) of files left out
 
     def __len__(self) -> int:
         return len(self.a)
@@ -123,20 +125,30 @@ class PairSet:
 
 
 def read_side_by_side(folder: str | Path, limit: int | None = None, load_size: int | None = None) -> PairSet:
-    """A folder of A|B images: the left half of each file is A, the right half is B."""
-    files = list_images(folder)[:limit]
-    a_list, b_list, names = [], [], []
+    """A folder of A|B images: the left half of each file is A, the right half is B. Unreadable files and
+    odd widths are skipped and logged (listed in ``skipped``)."""
+    files = list_images(folder)
+    a_list, b_list, names, used, skipped = [], [], [], [], []
     for f in files:
-        im = read_image(f)
+        if limit is not None and len(names) >= limit:
+            break
+        try:
+            im = read_image(f)
+        except DataError as e:
+            skip(skipped, str(f), str(e).removeprefix(f"{f}: "))
+            continue
         h, w = im.shape[:2]
         if w % 2:
-            raise DataError(f"{f}: width {w} is odd, so it cannot be split into side-by-side halves A|B")
+            skip(skipped, str(f), f"width {w} is odd, so it cannot be split into side-by-side halves A|B")
+            continue
         a_list.append(_resize(im[:, : w // 2], load_size))
         b_list.append(_resize(im[:, w // 2:], load_size))
         names.append(f.name)
+        used.append(str(f))
     src = str(folder)
-    return PairSet(ImageList(a_list, names, src, [str(f) for f in files]),
-                   ImageList(b_list, names, src, [str(f) for f in files]), src)
+    if not names:
+        raise no_images_error(src, skipped)
+    return PairSet(ImageList(a_list, names, src, used), ImageList(b_list, names, src, used), src, skipped)
 
 
 def _by_stem(folder: Path) -> dict[str, Path]:
@@ -151,35 +163,57 @@ def _by_stem(folder: Path) -> dict[str, Path]:
 
 def read_matched(a_dir: str | Path, b_dir: str | Path, limit: int | None = None,
                  load_size: int | None = None) -> PairSet:
-    """Two folders whose files match by name (extension may differ); sizes must match pairwise."""
+    """Two folders whose files match by name (extension may differ); sizes must match pairwise. A file
+    without a partner, an unreadable file and a pair of two sizes are skipped and logged (``skipped``)."""
     a_dir, b_dir = Path(a_dir), Path(b_dir)
     a_files, b_files = _by_stem(a_dir), _by_stem(b_dir)
+    skipped: list[tuple[str, str]] = []
     for key, f in a_files.items():
         if key not in b_files:
-            raise DataError(f"{f}: no file of the same name in {b_dir} (pairs match by name)")
+            skip(skipped, str(f), f"no file of the same name in {b_dir} (pairs match by name)")
     for key, f in b_files.items():
         if key not in a_files:
-            raise DataError(f"{f}: no file of the same name in {a_dir} (pairs match by name)")
-    keys = sorted(a_files)[:limit]
-    a_list, b_list = [], []
-    for key in keys:
-        a, b = read_image(a_files[key]), read_image(b_files[key])
+            skip(skipped, str(f), f"no file of the same name in {a_dir} (pairs match by name)")
+    keys, a_list, b_list = [], [], []
+    for key in sorted(set(a_files) & set(b_files)):
+        if limit is not None and len(keys) >= limit:
+            break
+        try:
+            a, b = read_image(a_files[key]), read_image(b_files[key])
+        except DataError as e:
+            bad = str(e).split(": ", 1)
+            skip(skipped, bad[0], bad[-1])
+            continue
         if a.shape[:2] != b.shape[:2]:
-            raise DataError(f"{b_files[key]}: size {b.shape[1]}x{b.shape[0]} differs from its pair "
-                            f"{a_files[key]} ({a.shape[1]}x{a.shape[0]})")
+            skip(skipped, str(b_files[key]), f"size {b.shape[1]}x{b.shape[0]} differs from its pair "
+                                             f"{a_files[key]} ({a.shape[1]}x{a.shape[0]})")
+            continue
+        keys.append(key)
         a_list.append(_resize(a, load_size))
         b_list.append(_resize(b, load_size))
     src = f"{a_dir}|{b_dir}"
+    if not keys:
+        raise no_images_error(src, skipped)
     return PairSet(ImageList(a_list, keys, str(a_dir), [str(a_files[k]) for k in keys]),
-                   ImageList(b_list, keys, str(b_dir), [str(b_files[k]) for k in keys]), src)
+                   ImageList(b_list, keys, str(b_dir), [str(b_files[k]) for k in keys]), src, skipped)
 
 
 def read_photos(folder: str | Path, limit: int | None = None, load_size: int | None = None,
                 channels: int | None = 3) -> ImageList:
     """Every image below ``folder`` as it is (restoration tasks degrade them on the fly)."""
-    files = list_images(folder)[:limit]
-    images = [_resize(read_image(f, channels), load_size) for f in files]
-    return ImageList(images, [f.name for f in files], str(folder), [str(f) for f in files])
+    images, used, skipped = [], [], []
+    for f in list_images(folder):
+        if limit is not None and len(used) >= limit:
+            break
+        try:
+            images.append(_resize(read_image(f, channels), load_size))
+        except DataError as e:
+            skip(skipped, str(f), str(e).removeprefix(f"{f}: "))
+            continue
+        used.append(f)
+    if not images:
+        raise no_images_error(str(folder), skipped)
+    return ImageList(images, [f.name for f in used], str(folder), [str(f) for f in used], skipped)
 
 
 def random_crop(images: list[np.ndarray], crop: int, rng: np.random.Generator, flip: bool = True

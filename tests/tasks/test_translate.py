@@ -61,6 +61,27 @@ def test_cyclegan_on_shuffled_halves(tmp_path):
     assert model.apply(x).shape == model.apply(x, direction="BtoA").shape == (20, 30, 3)
 
 
+def test_bad_files_among_pairs_are_skipped_and_listed(tmp_path):
+    from ganforge.data.pairs import read_matched, read_side_by_side
+
+    p = pairs_folder(tmp_path / "p")
+    (p / "broken.png").write_bytes(b"not a png")
+    Image.fromarray(np.zeros((8, 9, 3), np.uint8)).save(p / "odd.png")
+    s = read_side_by_side(p)
+    assert len(s) == 4 and sorted(f.rsplit("/", 1)[-1] for f, _ in s.skipped) == ["broken.png", "odd.png"]
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir(), b.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((32, 32, 3), i * 40, np.uint8)).save(a / f"{i}.png")
+        Image.fromarray(np.full((32 if i < 2 else 30, 32, 3), 9, np.uint8)).save(b / f"{i}.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(a / "alone.png")
+    m = read_matched(a, b)
+    assert m.a.names == ["0", "1"] and [r for _, r in m.skipped][0].startswith("no file of the same name")
+    assert "differs from its pair" in m.skipped[1][1]
+    model = ganforge.train("translate", a=str(a), b=str(b), out=tmp_path / "run", **TINY)
+    assert model.meta["step"] == 4
+
+
 def test_translate_bad_options(tmp_path):
     with pytest.raises(ConfigError, match="give the data"):
         ganforge.train("translate", out=tmp_path / "r", **TINY)
