@@ -1,6 +1,8 @@
 """Paired and photo-folder readers: side-by-side split, name matching, identical crops, one-line errors."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -38,11 +40,17 @@ def test_matched_folders_by_name_and_errors(tmp_path):
     pairs = read_matched(tmp_path / "A", tmp_path / "B")
     assert pairs.a.names == ["im0", "im1", "im2"] and pairs.b.images[2].shape == (16, 20, 3)
     save(tmp_path / "B" / "extra.png", gradient(16, 20, 5))
-    with pytest.raises(DataError, match=r"extra\.png: no file of the same name in"):
-        read_matched(tmp_path / "A", tmp_path / "B")
+    pairs = read_matched(tmp_path / "A", tmp_path / "B")           # a file without a partner is skipped
+    assert len(pairs) == 3 and pairs.skipped[0][0].endswith("extra.png")
+    assert pairs.skipped[0][1].startswith("no file of the same name in")
     (tmp_path / "B" / "extra.png").unlink()
     save(tmp_path / "B" / "im1.jpg", gradient(17, 20, 5))
-    with pytest.raises(DataError, match=r"im1\.jpg: size 20x17 differs from its pair .*im1\.png \(20x16\)"):
+    pairs = read_matched(tmp_path / "A", tmp_path / "B")           # so is a pair of two sizes
+    assert pairs.a.names == ["im0", "im2"]
+    assert re.match(r"size 20x17 differs from its pair .*im1\.png \(20x16\)", pairs.skipped[0][1])
+    for i in (0, 2):
+        (tmp_path / "B" / f"im{i}.jpg").unlink()
+    with pytest.raises(DataError, match=r"im1\.jpg: size 20x17 differs from its pair"):   # nothing left
         read_matched(tmp_path / "A", tmp_path / "B")
 
 

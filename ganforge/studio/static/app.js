@@ -209,7 +209,10 @@ async function viewNew(q) {
   let [tasks, sets] = await Promise.all([api("GET", "/api/tasks"), api("GET", "/api/datasets")]);
   tasks = tasks.filter(t => !t.error);
   const pre = sets.find(d => String(d.id) === q.get("dataset"));
-  let task = tasks.find(t => pre && t.data_kind === pre.kind) || tasks[0];
+  // the application a data set of each kind is most often for; other matching ones follow in the list
+  const PRIMARY = {images: "image", pairs: "translate", table: "table", series: "series"};
+  let task = (pre && (tasks.find(t => t.name === PRIMARY[pre.kind] && t.data_kind === pre.kind) ||
+                      tasks.find(t => t.data_kind === pre.kind))) || tasks[0];
   $view.innerHTML = `<h1>New run</h1><div class="panel">
     <div class="row"><label>Application <select id="task">${tasks.map(t => `<option value="${esc(t.name)}">${esc(t.name)} — ${esc(t.title)}</option>`).join("")}</select></label></div>
     <div class="row"><label>Data set <select id="dataset"></select></label> <a href="#/data" class="small">add a data set</a></div>
