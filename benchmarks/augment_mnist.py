@@ -99,6 +99,8 @@ def main() -> None:
     ap.add_argument("--real-per-class", type=int, default=60)
     ap.add_argument("--clf-steps", type=int, default=1500)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--filter", action="store_true", help="also the classifier-filtered synthetic set "
+                    "(augment_dataset(filter=...), a classifier trained on the same 600 real digits)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     mnist = DATA / "mnist"
@@ -125,21 +127,40 @@ def main() -> None:
                                               log_every=100)
             gan_s = time.perf_counter() - t
             syn = load_images(str(Path(tmp) / "syn"), SIZE, channels=1)
+            filt = None
+            if args.filter:
+                # the same model's samples, kept only when a classifier trained on the 600 real digits agrees
+                from ganforge.metrics.features import train_domain_features
+                clf = train_domain_features(str(small), Path(tmp) / "clf.safetensors", size=SIZE, labelled=True,
+                                            minutes=1.0, seed=seed, threads=args.threads)
+                fres = ganforge.augment_dataset(out=Path(tmp) / "synf", model=result.model, per_class=args.per_class,
+                                                seed=seed, progress=False, filter=clf.path, min_confidence=0.5)
+                filt = load_images(str(Path(tmp) / "synf"), SIZE, channels=1)
         assert real.class_names == syn.class_names == [str(c) for c in range(10)]
         both_x, both_y = torch.cat([real.images, syn.images]), torch.cat([real.labels, syn.labels])
         row = {"seed": seed, "gan_steps": result.step, "gan_s": round(gan_s, 1), "n_real": len(real),
                "n_synthetic": len(syn)}
+        sets = [("real", (real.images, real.labels)), ("real+gan", (both_x, both_y))]
+        if filt is not None:
+            row.update(filter_clf_val=round(clf.val_accuracy, 4), filter_accepted=round(fres.accepted, 4),
+                       n_filtered=len(filt))
+            sets.append(("real+ganf", (torch.cat([real.images, filt.images]), torch.cat([real.labels, filt.labels]))))
         for classic in (False, True):
             tag = "+shift" if classic else ""
-            for name, (x, y) in (("real", (real.images, real.labels)), ("real+gan", (both_x, both_y))):
+            for name, (x, y) in sets:
                 net = train_classifier(x, y, args.clf_steps, seed, classic)
                 row[name + tag] = round(accuracy(net, test_x, test_y), 4)
         # the synthetic digits alone (train on synthetic, test on real): how much class information they carry
         row["gan_only"] = round(accuracy(train_classifier(syn.images, syn.labels, args.clf_steps, seed, False),
                                          test_x, test_y), 4)
+        if filt is not None:
+            row["ganf_only"] = round(accuracy(train_classifier(filt.images, filt.labels, args.clf_steps, seed, False),
+                                              test_x, test_y), 4)
         print(row, flush=True)
         per_seed.append(row)
     keys = ["real", "real+gan", "real+shift", "real+gan+shift", "gan_only"]
+    if args.filter:
+        keys += ["real+ganf", "real+ganf+shift", "ganf_only"]
     summary = {k: {"mean": round(float(np.mean([r[k] for r in per_seed])), 4),
                    "std": round(float(np.std([r[k] for r in per_seed])), 4)} for k in keys}
     print(f"test accuracy on 10,000 MNIST test digits, mean +- std over seeds {seeds}:")

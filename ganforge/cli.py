@@ -975,6 +975,10 @@ def augment(
     width: int = typer.Option(64, help="Base channel count of both networks."),
     channels: Optional[int] = typer.Option(None, help="Force 1 (grey) or 3 (RGB) channels."),
     image_format: str = typer.Option("png", "--format", help="png, jpg, webp or bmp."),
+    filter_with: Optional[str] = typer.Option(None, "--filter", help="Keep only samples a classifier assigns to "
+                                              "their class: a classifier file (ganforge features train), or "
+                                              "'train' to train one on --data."),
+    min_confidence: float = typer.Option(0.5, help="--filter: the classifier's least probability for the class."),
     precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads."),
     seed: int = typer.Option(0, help="Seed of the training run and of the images' seeds."),
@@ -993,7 +997,8 @@ def augment(
         train = {k: v for k, v in train.items() if v is not None}
     with _user_errors():
         result = augment_dataset(data, out, per_class=per_class, model=model, run=run, seed=seed,
-                                 overwrite=overwrite, progress=not quiet, image_format=image_format, **train)
+                                 overwrite=overwrite, progress=not quiet, image_format=image_format,
+                                 filter=filter_with, min_confidence=min_confidence, **train)
         typer.echo(f"wrote {result}")
 
 

@@ -11,11 +11,18 @@ Image ``i`` of the manifest is ``load(model).sample(1, seed=seed_i, classes=clas
 itself a ``file,label`` CSV, so ``--data OUT/manifest.csv`` (or ``--data OUT``) reads the synthetic set
 back with its labels. The training run goes to ``run`` (default: the sibling folder ``OUT-run``), not
 inside OUT, so that OUT holds nothing but the classes.
+
+``filter`` keeps only samples that a classifier assigns to the class they were drawn for (with at least
+``min_confidence``): a classifier feature file (``ganforge features train``), or "train" to train one on the
+labelled data first (saved as ``RUN/filter.safetensors``). A GAN trained on few images draws the wrong class
+often; its wrong-class samples are label noise. Candidates are drawn until each class has ``per_class`` or
+``max_draws`` x ``per_class`` were tried; a class left short is logged and reported in ``written``.
 """
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,7 @@ from .errors import ConfigError
 from .fileio import write_bytes
 
 MANIFEST = "manifest.csv"
+log = logging.getLogger("ganforge")
 
 
 @dataclass
@@ -40,14 +48,17 @@ class AugmentResult:
     classes: list[str]
     per_class: int
     step: int
+    written: dict[str, int] | None = None    # with a filter: images written per class (short when too few passed)
+    accepted: float | None = None            # with a filter: the share of drawn samples that passed it
 
     @property
     def count(self) -> int:
-        return self.per_class * len(self.classes)
+        return sum(self.written.values()) if self.written else self.per_class * len(self.classes)
 
     def __str__(self) -> str:
+        kept = f"; {self.accepted:.0%} of the drawn samples passed the filter" if self.accepted is not None else ""
         return (f"{self.count} images ({self.per_class} per class x {len(self.classes)} classes) under {self.out}; "
-                f"manifest {self.manifest}; model {self.model} (step {self.step})")
+                f"manifest {self.manifest}; model {self.model} (step {self.step}){kept}")
 
 
 def folder_name(cls: str) -> str:
@@ -59,7 +70,8 @@ def folder_name(cls: str) -> str:
 def augment_dataset(data: str | None = None, out: str | Path = "synthetic", *, per_class: int,
                     model: str | Path | None = None, run: str | Path | None = None, seed: int = 0,
                     overwrite: bool = False, progress: bool = True, image_format: str = "png",
-                    on_written: Callable[[int, int], None] | None = None, **train_kwargs: Any) -> AugmentResult:
+                    on_written: Callable[[int, int], None] | None = None, filter: str | Path | None = None,
+                    min_confidence: float = 0.5, **train_kwargs: Any) -> AugmentResult:
     """Train a class-conditional GAN on ``data`` (unless ``model`` is given) and write ``per_class``
     synthetic images of each class under ``out`` in class subfolders, with ``out/manifest.csv``.
 
@@ -94,50 +106,96 @@ def augment_dataset(data: str | None = None, out: str | Path = "synthetic", *, p
     m = load(model)
     if m.task != "image" or not getattr(m, "conditional", False):
         raise ConfigError(f"{model}: not a class-conditional image model (train one with --conditional)")
+    classifier = None
+    if filter is not None:
+        from .metrics.features import load_features, train_domain_features
+
+        if str(filter) == "train":
+            if data is None:
+                raise ConfigError("filter 'train' trains a classifier on --data; with --model give a classifier "
+                                  "file instead (ganforge features train)")
+            path = Path(run if run is not None else Path(model)) / "filter.safetensors"
+            trained = train_domain_features(data, path, size=m.options.size, labelled=True, seed=seed,
+                                            minutes=2.0,
+                                            threads=train_kwargs.get("threads"))
+            log.info("filter classifier: %s", trained)
+            filter = trained.path
+        classifier = load_features(filter)
     return write_synthetic(m, out, per_class, seed=seed, overwrite=overwrite, image_format=image_format,
-                           on_written=on_written)
+                           on_written=on_written, classifier=classifier, min_confidence=min_confidence)
 
 
 def write_synthetic(m, out: str | Path, per_class: int, *, seed: int = 0, overwrite: bool = False,
                     image_format: str = "png", batch: int = 256,
-                    on_written: Callable[[int, int], None] | None = None) -> AugmentResult:
-    """Write ``per_class`` images per class of the conditional model ``m`` and the manifest."""
+                    on_written: Callable[[int, int], None] | None = None, classifier=None,
+                    min_confidence: float = 0.5, max_draws: int = 10) -> AugmentResult:
+    """Write ``per_class`` images per class of the conditional model ``m`` and the manifest; with a
+    ``classifier`` (a FeatureExtractor with class logits) only the samples it assigns to their class."""
     import shutil
 
     from .media import save_image
 
     out = Path(out)
-    if overwrite and out.is_dir():
-        for child in out.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
     classes = list(m.classes)
     folders = [folder_name(c) for c in classes]
     if len(set(folders)) != len(folders):
         raise ConfigError("two class names map to the same folder name: " + ", ".join(classes))
+    target = None
+    if classifier is not None:
+        known = list((classifier.meta or {}).get("classes") or [])
+        if classifier.num_classes is None or not known:
+            raise ConfigError(f"filter: {classifier.name} is not a classifier (train one on labelled data)")
+        missing = [c for c in classes if c not in known]
+        if missing:
+            raise ConfigError(f"filter: the classifier does not know the classes {', '.join(missing[:10])}")
+        target = [known.index(c) for c in classes]
+        if not 0 <= min_confidence < 1:
+            raise ConfigError(f"min_confidence must be in [0, 1); got {min_confidence}")
+    if overwrite and out.is_dir():
+        for child in out.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     total = per_class * len(classes)
-    # one seed per image: image i is exactly load(model).sample(1, seed=seeds[i], classes=labels[i])
-    seeds = np.random.default_rng(seed).choice(2 ** 31 - 1, size=total, replace=False).tolist()
-    labels = np.repeat(np.arange(len(classes)), per_class)
+    # one seed per candidate: image i is exactly load(model).sample(1, seed=seed_i, classes=class_i)
+    draws = per_class * (max_draws if classifier is not None else 1)
+    rng = np.random.default_rng(seed)
     model_path = str(Path(m.path).resolve()) if m.path is not None else ""
     step = int(m.meta.get("step") or 0)
     rows = [("file", "class", "seed", "model", "step")]
-    done = 0
-    for start in range(0, total, batch):
-        idx = range(start, min(total, start + batch))
-        z = torch.cat([m.latents(1, seeds[i]) for i in idx])
-        images = m.generate(z, y=torch.as_tensor(labels[start:start + len(idx)], dtype=torch.int64))
-        for i, im in zip(idx, images):
-            k = int(labels[i])
-            rel = f"{folders[k]}/gan-{i - k * per_class:06d}.{image_format.lower()}"
-            save_image(out / rel, im)
-            rows.append((rel, classes[k], str(seeds[i]), model_path, str(step)))
-        done += len(idx)
-        if on_written is not None:
-            on_written(done, total)
+    done, tried = 0, 0
+    written: dict[str, int] = {}
+    for k, name in enumerate(classes):
+        seeds = rng.choice(2 ** 31 - 1, size=draws, replace=False).tolist()
+        kept = 0
+        for start in range(0, draws, batch):
+            if kept >= per_class:
+                break
+            chunk = seeds[start:start + min(batch, (per_class - kept) if classifier is None else batch)]
+            z = torch.cat([m.latents(1, s_) for s_ in chunk])
+            images = m.generate(z, y=torch.full((len(chunk),), k, dtype=torch.int64))
+            tried += len(chunk)
+            ok = np.ones(len(chunk), bool)
+            if classifier is not None:
+                prob = torch.softmax(classifier.logits(images).float(), 1).numpy()
+                ok = (prob.argmax(1) == target[k]) & (prob[:, target[k]] >= min_confidence)
+            for s_, im in zip(np.asarray(chunk)[ok], images[ok]):
+                if kept >= per_class:
+                    break
+                rel = f"{folders[k]}/gan-{kept:06d}.{image_format.lower()}"
+                save_image(out / rel, im)
+                rows.append((rel, name, str(int(s_)), model_path, str(step)))
+                kept += 1
+                done += 1
+            if on_written is not None:
+                on_written(done, total)
+        written[name] = kept
+        if kept < per_class:
+            log.warning("class %r: only %d of %d samples in %d draws passed the filter", name, kept, per_class, draws)
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     write_bytes(out / MANIFEST, buf.getvalue().encode())
-    return AugmentResult(out, out / MANIFEST, Path(model_path), classes, per_class, step)
+    return AugmentResult(out, out / MANIFEST, Path(model_path), classes, per_class, step,
+                         written if classifier is not None else None,
+                         done / tried if classifier is not None and tried else None)
 
 
 __all__ = ["augment_dataset", "write_synthetic", "AugmentResult", "MANIFEST"]

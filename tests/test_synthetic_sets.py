@@ -76,3 +76,24 @@ def test_unlabelled_data_is_refused_before_training(tmp_path):
     plain = ganforge.train("image", data="builtin:digits", out=tmp_path / "plain", progress=False, **TINY)
     with pytest.raises(ConfigError, match="not a class-conditional image model"):
         ganforge.augment_dataset(out=tmp_path / "o2", per_class=1, model=plain.path)
+
+
+def test_filter_keeps_only_samples_the_classifier_assigns_to_their_class(augmented, tmp_path):
+    from ganforge.metrics.features import load_features, train_domain_features
+
+    root, _ = augmented
+    clf = train_domain_features("builtin:digits", tmp_path / "clf.safetensors", size=16, epochs=2, batch=64,
+                                stages=((8, 1), (16, 1)), feature_dim=16, seed=0)
+    result = ganforge.augment_dataset(out=tmp_path / "f", model=root / "syn-run", per_class=2, filter=clf.path,
+                                      min_confidence=0.0, progress=False)
+    assert result.written is not None and 0 < result.accepted <= 1 and result.count == sum(result.written.values())
+    net = load_features(clf.path)
+    back = load_images(str(tmp_path / "f" / "manifest.csv"), 16, channels=1)
+    pred = net.logits(back.images).argmax(1)
+    names = net.meta["classes"]
+    assert [names[i] for i in pred.tolist()] == [back.class_names[i] for i in back.labels.tolist()]
+    strict = ganforge.augment_dataset(out=tmp_path / "g", model=root / "syn-run", per_class=2, filter=clf.path,
+                                      min_confidence=0.999999, progress=False)
+    assert strict.count < 20 and strict.accepted < result.accepted    # few pass; short classes are reported
+    with pytest.raises(ConfigError, match="filter 'train' trains a classifier on --data"):
+        ganforge.augment_dataset(out=tmp_path / "h", model=root / "syn-run", per_class=2, filter="train")
