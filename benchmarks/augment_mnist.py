@@ -91,6 +91,17 @@ def accuracy(net: SmallCNN, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((pred == y).float().mean())
 
 
+def read_manifest(folder: Path, class_names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of an augment manifest as uint8 [N, 1, H, W] and labels indexed like ``class_names`` (a
+    filtered set may lack some classes, so its own folder order cannot be used)."""
+    import csv
+
+    rows = list(csv.DictReader(open(folder / "manifest.csv")))
+    x = np.stack([np.asarray(Image.open(folder / r["file"]).convert("L")) for r in rows])[:, None]
+    y = [class_names.index(r["class"]) for r in rows]
+    return torch.from_numpy(x), torch.tensor(y, dtype=torch.int64)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=2.0, help="GAN training budget per seed (wall clock)")
@@ -135,7 +146,7 @@ def main() -> None:
                                             minutes=1.0, seed=seed, threads=args.threads)
                 fres = ganforge.augment_dataset(out=Path(tmp) / "synf", model=result.model, per_class=args.per_class,
                                                 seed=seed, progress=False, filter=clf.path, min_confidence=0.5)
-                filt = load_images(str(Path(tmp) / "synf"), SIZE, channels=1)
+                filt = read_manifest(Path(tmp) / "synf", real.class_names)
         assert real.class_names == syn.class_names == [str(c) for c in range(10)]
         both_x, both_y = torch.cat([real.images, syn.images]), torch.cat([real.labels, syn.labels])
         row = {"seed": seed, "gan_steps": result.step, "gan_s": round(gan_s, 1), "n_real": len(real),
@@ -143,8 +154,8 @@ def main() -> None:
         sets = [("real", (real.images, real.labels)), ("real+gan", (both_x, both_y))]
         if filt is not None:
             row.update(filter_clf_val=round(clf.val_accuracy, 4), filter_accepted=round(fres.accepted, 4),
-                       n_filtered=len(filt))
-            sets.append(("real+ganf", (torch.cat([real.images, filt.images]), torch.cat([real.labels, filt.labels]))))
+                       n_filtered=len(filt[1]))
+            sets.append(("real+ganf", (torch.cat([real.images, filt[0]]), torch.cat([real.labels, filt[1]]))))
         for classic in (False, True):
             tag = "+shift" if classic else ""
             for name, (x, y) in sets:
@@ -154,7 +165,7 @@ def main() -> None:
         row["gan_only"] = round(accuracy(train_classifier(syn.images, syn.labels, args.clf_steps, seed, False),
                                          test_x, test_y), 4)
         if filt is not None:
-            row["ganf_only"] = round(accuracy(train_classifier(filt.images, filt.labels, args.clf_steps, seed, False),
+            row["ganf_only"] = round(accuracy(train_classifier(filt[0], filt[1], args.clf_steps, seed, False),
                                               test_x, test_y), 4)
         print(row, flush=True)
         per_seed.append(row)
