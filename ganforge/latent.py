@@ -234,19 +234,27 @@ def save_latent(path: str | Path, latent: Latent, model) -> Path:
 
 def load_latent(path: str | Path, model=None) -> Latent:
     """Read a latent file; with ``model``, check that it was made for a generator of the same shape."""
+    tensors, meta = _read_kind(path, LATENT_KIND, "latent", "write one with 'ganforge invert'", "z", "latents",
+                               model)
+    return Latent(tensors["z"], tensors.get("y"), meta)
+
+
+def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plural: str, model=None):
+    """(tensors, meta) of a small ganforge file of ``kind``; one-line errors for a missing file, another
+    kind, or vectors ``tensors[key]`` whose size is not ``model``'s z."""
     from . import artifact
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such latent file (write one with 'ganforge invert')")
+        raise ConfigError(f"{path}: no such {what} file ({how})")
     meta = artifact.read_meta(path)
-    if meta.get("kind") != LATENT_KIND:
-        raise ConfigError(f"{path}: not a latent file (kind {meta.get('kind') or meta.get('task')!r})")
+    if meta.get("kind") != kind:
+        raise ConfigError(f"{path}: not a {what} file (kind {meta.get('kind') or meta.get('task')!r})")
     tensors, _ = artifact.load(path)
-    z = tensors["z"]
-    if model is not None and z.shape[1] != model.z_dim:
-        raise ConfigError(f"{path}: latents of size {z.shape[1]}, but this model's z has {model.z_dim}")
-    return Latent(z, tensors.get("y"), meta)
+    v = tensors[key]
+    if model is not None and v.shape[1] != model.z_dim:
+        raise ConfigError(f"{path}: {plural} of size {v.shape[1]}, but this model's z has {model.z_dim}")
+    return tensors, meta
 
 
 # ------------------------------------------------------------------------------------------------ inversion
@@ -611,16 +619,6 @@ def save_directions(path: str | Path, directions: Directions, model) -> Path:
 
 
 def load_directions(path: str | Path, model=None) -> Directions:
-    from . import artifact
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such directions file (compute one with 'ganforge directions')")
-    meta = artifact.read_meta(path)
-    if meta.get("kind") != DIRECTIONS_KIND:
-        raise ConfigError(f"{path}: not a directions file (kind {meta.get('kind') or meta.get('task')!r})")
-    tensors, _ = artifact.load(path)
-    v = tensors["vectors"]
-    if model is not None and v.shape[1] != model.z_dim:
-        raise ConfigError(f"{path}: directions of size {v.shape[1]}, but this model's z has {model.z_dim}")
-    return Directions(list(meta["names"]), v, meta)
+    tensors, meta = _read_kind(path, DIRECTIONS_KIND, "directions", "compute one with 'ganforge directions'",
+                               "vectors", "directions", model)
+    return Directions(list(meta["names"]), tensors["vectors"], meta)

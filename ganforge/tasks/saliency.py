@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import media
 from ..data.saliency import read_fixations, read_saliency_data
-from ..engine import Callback
 from ..errors import ConfigError
 from ..nets import unet
 from . import register
-from .translate import TranslateOptions, Translation, Translator, _interleave
+from .translate import TranslateOptions, Translation, Translator
 
 
 @dataclass
@@ -68,27 +65,6 @@ class SaliencyPrediction(Translation):
         self.g_kwargs = dict(self.g_kwargs, in_channels=3, out_channels=1)
         self.d_kwargs = dict(self.d_kwargs, in_channels=4)
         self.modules = {"G": unet.UNet(**self.g_kwargs), "D": unet.PatchDiscriminator(**self.d_kwargs)}
-
-    def callbacks(self) -> list[Callback]:
-        return [SaliencyGrids(self)]
-
-
-class SaliencyGrids(Callback):
-    """``samples/step-NNNNNN.png``: rows of image | predicted map | true map."""
-
-    def __init__(self, task: SaliencyPrediction):
-        self.x, self.y = task.grid_examples()
-
-    def on_eval(self, trainer, step: int) -> None:
-        G = trainer.raw["G"]
-        was_training = G.training
-        G.eval()
-        with torch.no_grad():
-            pred = G(self.x.to(trainer.device)).float().cpu()
-        G.train(was_training)
-        images = _interleave([self.x, pred.expand(-1, 3, -1, -1), self.y.expand(-1, 3, -1, -1)], len(self.x))
-        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
-                         media.grid(media.to_uint8(images), nrow=3))
 
 
 class SaliencyPredictor(Translator):

@@ -305,10 +305,13 @@ class TranslationGrids(Callback):
 
 
 def _interleave(rows: list[torch.Tensor], n: int) -> torch.Tensor:
-    """[x0, f0, y0, x1, f1, y1, ...] from column tensors, so a 3-wide grid reads input | output | target."""
+    """[x0, f0, y0, x1, f1, y1, ...] from column tensors, so a 3-wide grid reads input | output | target;
+    grey columns (a saliency map beside its photo) are shown in as many channels as the widest."""
     if len(rows) == 6:  # CycleGAN: A triplets then B triplets
         return torch.cat([_interleave(rows[:3], n), _interleave(rows[3:], n)])
-    return torch.stack([r.float().cpu() for r in rows], 1).reshape(-1, *rows[0].shape[1:])
+    c = max(r.shape[1] for r in rows)
+    rows = [r.float().cpu().expand(-1, c, -1, -1) for r in rows]
+    return torch.stack(rows, 1).reshape(-1, *rows[0].shape[1:])
 
 
 class Translator(ImageToImage):
