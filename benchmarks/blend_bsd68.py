@@ -38,7 +38,7 @@ from record import DATA, ROOT as _ROOT, append_result, machine_facts  # noqa: E4
 
 RESULTS = _ROOT / "benchmarks" / "results_analysis.json"  # a file of its own: fewer merge conflicts
 from ganforge.metrics.quality import psnr, ssim  # noqa: E402
-from ganforge.poisson import gaussian_poisson  # noqa: E402
+from ganforge.imaging.poisson import gaussian_poisson  # noqa: E402
 from ganforge.tasks.blend import blend  # noqa: E402
 
 

@@ -101,7 +101,8 @@ def test_digits(n: int, size: int = 32):
 
 
 def latent_figures(work: Path, features: Path, n: int, steps: int, strength: float, figure: Path | None) -> dict:
-    from ganforge import latent, media
+    from ganforge.predict import latent
+    from ganforge.imaging import media
     from ganforge.metrics.features import load_features
 
     extractor = load_features(features)
@@ -152,7 +153,7 @@ def latent_figures(work: Path, features: Path, n: int, steps: int, strength: flo
 
 
 def direction_figures(work: Path, extractor, x, y, steps: int, strength: float, predicted) -> dict:
-    from ganforge import latent
+    from ganforge.predict import latent
 
     out: dict = {}
     n = len(x)

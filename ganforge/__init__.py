@@ -9,6 +9,6 @@ __version__ = "0.1.0"
 
 from .api import load, resume, train  # noqa: E402
 from .errors import GanforgeError  # noqa: E402
-from .synthetic_sets import augment_dataset  # noqa: E402
+from .recipes.synthetic_sets import augment_dataset  # noqa: E402
 
 __all__ = ["train", "resume", "load", "augment_dataset", "GanforgeError", "__version__"]

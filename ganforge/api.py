@@ -11,7 +11,7 @@ from .config import RunConfig, from_dict, read_run_config, save_run_config, to_d
 from .engine import Callback, Trainer
 from .engine.callbacks import LossCurves, MetricsLog, ProgressBar, TensorBoard
 from .errors import ConfigError
-from .predictor import Model, load
+from .predict.base import Model, load
 
 log = logging.getLogger("ganforge")
 

@@ -8,8 +8,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge import latent, nets
-from ganforge.cli import app
+from ganforge.predict import latent
+from ganforge import nets
+from ganforge.cli.app import app
 from ganforge.errors import ConfigError, DataError
 from ganforge.tasks.generate import ImageGenerator, ImageOptions, standing_stats
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge import media
+from ganforge.imaging import media
 from ganforge.errors import GanforgeError
-from ganforge.latent import looping_walk, slerp
+from ganforge.predict.latent import looping_walk, slerp
 
 
 def test_to_uint8_maps_minus_one_to_zero_and_one_to_255():

@@ -8,10 +8,10 @@ import torch.nn as nn
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data import load_images
 from ganforge.errors import CheckpointError, ConfigError, DataError
-from ganforge.robustness import Classifier, evaluate, fgsm, load_classifier, pgd, table
+from ganforge.recipes.robustness import Classifier, evaluate, fgsm, load_classifier, pgd, table
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data import load_images
 from ganforge.errors import ConfigError, DataError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ganforge.nets.unet import SRResNet
-from ganforge.tiling import run_tiled
+from ganforge.imaging.tiling import run_tiled
 
 
 def test_tiled_equals_untiled_for_a_conv_net():

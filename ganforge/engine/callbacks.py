@@ -58,7 +58,7 @@ class LossCurves(Callback):
         self.metrics, self.out = Path(metrics), Path(out)
 
     def on_eval(self, trainer: "Trainer", step: int) -> None:
-        from ..media import plot_curves
+        from ..imaging.media import plot_curves
         plot_curves(self.metrics, self.out)
 
     def on_end(self, trainer: "Trainer", status: str) -> None:

@@ -6,8 +6,7 @@ evaluate.py; their exports are added below this block.
 """
 from .classifier import accuracy, classification_accuracy_score, train_linear_probe, tstr
 from .quality import psnr, rgb_to_y, ssim
-from .sets import (FeatureStats, density_coverage, frechet_distance, inception_score, kid, memorization,
-                   precision_recall)
+from .sets import FeatureStats, density_coverage, frechet_distance, inception_score, kid, memorization, precision_recall
 
 __all__ = [
     "FeatureStats", "frechet_distance", "kid", "precision_recall", "density_coverage",

@@ -172,7 +172,7 @@ def _pictures(result: dict, real: np.ndarray, synth: np.ndarray, shown: int = 12
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..media import png_data_uri
+    from ..imaging.media import png_data_uri
 
     pics = []
     t = np.arange(real.shape[1])

@@ -375,7 +375,7 @@ def _html(result: dict[str, Any], real, synth) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..media import png_data_uri
+    from ..imaging.media import png_data_uri
 
     pics = []
     if real is not None and synth is not None:

@@ -112,12 +112,12 @@ def _image_reason(name: str) -> str | None:
 
 
 def _preview_grid(images: np.ndarray, path: Path) -> None:
-    from .. import media
+    from ..imaging import media
     media.save_image(path, media.grid(images))
 
 
 def summarize_images(source: str, folder: Path, skipped_before: list[list[str]], prefix: str = "") -> dict[str, Any]:
-    from .. import media
+    from ..imaging import media
     from ..data import load_images
 
     data = load_images(source, PREVIEW_SIZE)
@@ -173,7 +173,7 @@ def _original_sizes(folder: Path, most: int = 500) -> dict[str, int]:
 def summarize_pairs(folder: Path, skipped_before: list[list[str]], preview: Path) -> dict[str, Any]:
     """A|B pairs: either side-by-side images (A left, B right) or two folders with matching file names."""
     from PIL import Image
-    from .. import media
+    from ..imaging import media
     from ..data.images import decode_image, is_image_name
 
     files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name))

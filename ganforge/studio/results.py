@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import media
+from ..imaging import media
 from ..errors import ConfigError
-from ..predictor import Model, load
+from ..predict.base import Model, load
 
 OUT = "studio"
 _cache: dict[str, tuple[float, Model]] = {}

@@ -31,7 +31,7 @@ from ..data.imageset import ImageSet
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, DataError
 from ..nets.autoencoder import FeatureDiscriminator, GanomalyGenerator
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 SCORES = ("latent", "recon", "mixed")
@@ -190,7 +190,7 @@ class ReconstructionGrids(Callback):
         self.task = task
 
     def on_eval(self, trainer, step: int) -> None:
-        from .. import media
+        from ..imaging import media
 
         G = copy.deepcopy(trainer.raw["G"]).float().eval()
         x = self.task._hold[:8].float().div(127.5).sub(1.0)
@@ -359,7 +359,7 @@ class AnomalyModel(Model):
 
     def heatmap_panels(self, result: dict[str, Any], scale: int | None = None) -> list[np.ndarray]:
         """One uint8 HWC picture per image: input | reconstruction | heat map, enlarged to >= 96 px high."""
-        from .. import media
+        from ..imaging import media
 
         inputs = media.to_uint8(result["inputs"])
         recons = media.to_uint8(result["reconstructions"])

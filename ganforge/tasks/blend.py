@@ -1,12 +1,12 @@
 """Photo blending: a GP-GAN class blender (Wu et al. 2019) -- a blending network for the low-frequency
-colour plus a Gaussian-Poisson solve for the gradients (``ganforge.poisson``).
+colour plus a Gaussian-Poisson solve for the gradients (``ganforge.imaging.poisson``).
 
 Training needs only ordinary colour photos: each step makes composites with a known answer by pasting a
 random region of a photo into a colour-shifted copy of itself (per-channel gain and offset, as in the
 benchmark); the network learns to re-colour the pasted region from the (composite, mask) pair at ``size``
 pixels, with an L2 loss plus a small adversarial term (GP-GAN's 0.999 / 0.001). At full resolution the
 network's output, upsampled, fixes the colour at low frequency and the source's gradients inside the mask
-(the destination's outside) fix the detail: :func:`ganforge.poisson.gaussian_poisson`.
+(the destination's outside) fix the detail: :func:`ganforge.imaging.poisson.gaussian_poisson`.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ..config import to_dict
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError, DataError
 from ..nets.autoencoder import ColourBlendNet, PatchDiscriminator
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 
@@ -182,7 +182,7 @@ def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel |
     mask with the destination's border (``border="mask"``, the default: nothing outside the mask changes) or
     over the whole image as in the GP-GAN paper (``border="image"``); ``sigma`` of its Gaussian defaults to half
     the factor between the image and the network's resolution."""
-    from ..poisson import gaussian_poisson, poisson_blend
+    from ..imaging.poisson import gaussian_poisson, poisson_blend
 
     s, d = _float_image(src, "source"), _float_image(dst, "destination")
     m = np.asarray(mask)

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import losses, media, nets
+from .. import losses, nets
+from ..imaging import media
 from ..augment import DiffAugment
 from ..config import to_dict
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
-from ..latent import looping_walk
-from ..predictor import Model
+from ..predict.latent import looping_walk
+from ..predict.base import Model
 from . import register
 
 SMALL_DATA = 10_000  # below this many images, augmentation is on by default

@@ -22,7 +22,7 @@ from ..config import to_dict
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError, DataError
 from ..nets.autoencoder import PatchDiscriminator, UNetPurifier
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 
@@ -64,7 +64,7 @@ class Purification(AdversarialTask):
 
     def __init__(self, options: PurifierOptions, data=None, seed: int = 0, progress=None):
         from ..data import load_images
-        from ..robustness import load_classifier
+        from ..recipes.robustness import load_classifier
 
         options.validate()
         self.options = opt = copy.deepcopy(options)
@@ -99,7 +99,7 @@ class Purification(AdversarialTask):
         return {"G": lr_g, "D": lr_d}
 
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-        from ..robustness import fgsm, pgd
+        from ..recipes.robustness import fgsm, pgd
 
         opt = self.options
         idx = torch.randint(len(self._images), (batch,), generator=gen)

@@ -21,13 +21,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import losses, media
+from .. import losses
+from ..imaging import media
 from ..config import to_dict
 from ..data.degrade import TASKS, Degradation, grey
 from ..data.pairs import random_crop, read_photos, to_tensor
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
-from ..image_predictor import ImageToImage, read_mask, to_tensor as image_tensor, to_uint8
+from ..predict.image import ImageToImage, read_mask, to_tensor as image_tensor, to_uint8
 from ..nets import unet
 from . import register
 from .translate import np_rng
@@ -283,7 +284,7 @@ class Restorer(ImageToImage):
 
     def degrade(self, image: Any, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """The training degradation of a clean image: (input float32 HWC 0..255, mask or None)."""
-        from ..image_predictor import as_array
+        from ..predict.image import as_array
         return self.opt.degradation()(as_array(image), np.random.default_rng(seed))
 
     def _net_input(self, a: np.ndarray, mask: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -72,7 +72,7 @@ class SaliencyPredictor(Translator):
     ``predict(image)`` a float map in [0, 1]; ``evaluate(...)`` the five saliency metrics."""
 
     def predict(self, image: Any, tile: int | None = None) -> np.ndarray:
-        from ..image_predictor import as_array
+        from ..predict.image import as_array
 
         return self._apply_array(as_array(image), tile=tile)[..., 0].astype(np.float32) / 255.0
 

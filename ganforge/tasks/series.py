@@ -21,7 +21,7 @@ from ..data.series import load_series
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError
 from ..nets.series import SeriesDiscriminator, SeriesGenerator
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 

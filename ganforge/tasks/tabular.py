@@ -41,7 +41,7 @@ from ..data.tables import NUMERIC, ColumnSpec, fingerprint, infer_schema, read_t
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, GanforgeError
 from ..nets.tabular import TableCritic, TableGenerator
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 log = logging.getLogger("ganforge.tasks.table")
@@ -262,7 +262,7 @@ class TabularSynthesis(AdversarialTask):
         look at real rows outside the critic's private gradient (no calibration, no fidelity selection)."""
         import torch.distributed as dist
 
-        from ..privacy import PrivacyAccount
+        from ..engine.privacy import PrivacyAccount
 
         if dist.is_available() and dist.is_initialized():
             raise ConfigError("differential privacy runs in one process (--devices 1)")
@@ -310,7 +310,7 @@ class TabularSynthesis(AdversarialTask):
     def _private_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         """Real rows by Poisson sampling (rate batch / rows), each conditioned on one of its own levels;
         the generator's conditions come from the level frequencies, never from this step's rows."""
-        from ..privacy import poisson_sample
+        from ..engine.privacy import poisson_sample
 
         n = len(self.X)
         if self.privacy.sample_rate != min(1.0, batch / n):   # the batch size is known from the first step on
@@ -335,7 +335,7 @@ class TabularSynthesis(AdversarialTask):
 
     def _private_loss(self, phase: str, batch: dict, G: nn.Module, D: nn.Module, gen: torch.Generator):
         """Non-saturating GAN loss; the critic's real-record term is DP-SGD (clipped, noised)."""
-        from ..privacy import private_gradient_loss
+        from ..engine.privacy import private_gradient_loss
 
         opt = self.options
         gcond = batch["gcond"]

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import media
+from ..imaging import media
 from ..config import to_dict
 from ..data.captions import load_captions, tokenize
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
 from ..nets.text2image import PAD, UNK, TextToImageDiscriminator, TextToImageGenerator
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 log = logging.getLogger("ganforge")

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import losses, media
+from .. import losses
+from ..imaging import media
 from ..config import to_dict
-from ..data.pairs import (PairSet, random_crop, read_matched, read_photos, read_side_by_side,
-                          to_tensor)
+from ..data.pairs import PairSet, random_crop, read_matched, read_photos, read_side_by_side, to_tensor
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
-from ..image_predictor import ImageToImage, to_tensor as image_tensor, to_uint8
+from ..predict.image import ImageToImage, to_tensor as image_tensor, to_uint8
 from ..nets import unet
 from . import register
 

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import losses, media
+from .. import losses
+from ..imaging import media
 from ..config import to_dict
 from ..data.video import load_videos, read_any, resize_frames
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, DataError
 from ..nets.video import VideoCritic, VideoPredictorNet
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 

@@ -16,15 +16,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import losses, media
+from .. import losses
+from ..imaging import media
 from ..config import to_dict
 from ..data.voxels import load_voxels
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, GanforgeError
 from ..fileio import atomic_path
-from ..latent import looping_walk
+from ..predict.latent import looping_walk
 from ..nets.voxels import VoxelDiscriminator, VoxelGenerator
-from ..predictor import Model
+from ..predict.base import Model
 from . import register
 
 MESH_FORMATS = (".obj", ".stl", ".glb", ".ply", ".off")

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from ganforge.cli import app
+from ganforge.cli.app import app
 
 TINY = ["--data", "builtin:shapes?n=64", "--size", "16", "--batch", "8", "--width", "16", "--z-dim", "16",
         "--quiet", "--threads", "1"]

@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.errors import ConfigError
 from ganforge.metrics.evaluate import evaluate, parse_metrics
 

@@ -475,7 +475,7 @@ def test_serve_prints_a_token_when_binding_beyond_loopback(monkeypatch, tmp_path
 def test_cli_has_the_studio_command():
     from typer.testing import CliRunner
 
-    from ganforge.cli import app
+    from ganforge.cli.app import app
     result = CliRunner().invoke(app, ["studio", "--help"])
     assert result.exit_code == 0
     for option in ("--host", "--port", "--workspace", "--token", "--workers"):

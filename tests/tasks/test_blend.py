@@ -8,9 +8,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.errors import ConfigError, DataError
-from ganforge.poisson import gaussian_poisson, poisson_blend
+from ganforge.imaging.poisson import gaussian_poisson, poisson_blend
 from ganforge.tasks.blend import blend, colour_shift, random_masks
 
 torch.set_num_threads(1)

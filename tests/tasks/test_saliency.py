@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data.builtin import saliency_scene, saliency_scenes
 from ganforge.errors import ConfigError, DataError
 

@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data.series import load_series, sines
 from ganforge.errors import ConfigError, DataError
 from ganforge.metrics.series import autocorrelation_gap, discriminative_score, predictive_score

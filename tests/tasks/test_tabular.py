@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data.table_codec import TableCodec
 from ganforge.data.tables import infer_schema
 from ganforge.metrics.tabular import fidelity
@@ -195,7 +195,7 @@ def test_cli_train_sample_where_and_report(tmp_path):
 
 
 def test_private_training_spends_at_most_its_epsilon_and_says_so(tmp_path):
-    from ganforge.privacy import PrivacyAccount
+    from ganforge.engine.privacy import PrivacyAccount
 
     model = ganforge.train("table", data=table(600), out=tmp_path / "dp", **dict(TINY, steps=400),
                            dp_epsilon=2.0, dp_noise=1.5)
@@ -210,7 +210,7 @@ def test_private_training_spends_at_most_its_epsilon_and_says_so(tmp_path):
 
 
 def test_private_gradient_is_clipped_per_record_and_noised():
-    from ganforge.privacy import private_gradient_loss
+    from ganforge.engine.privacy import private_gradient_loss
 
     net = torch.nn.Linear(3, 1, bias=False)
     x = torch.tensor([[100.0, 0, 0], [0, 0.01, 0]])

@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data.captions import load_captions, parse_scene, scene_caption, scenes
 from ganforge.errors import ConfigError, DataError
 from ganforge.nets.text2image import TextToImageDiscriminator, TextToImageGenerator

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import ganforge
 import ganforge.data.video as video_data
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data.video import load_videos, moving_digits
 from ganforge.errors import ConfigError, DataError
 from ganforge.nets.video import VideoCritic, VideoPredictorNet
@@ -163,7 +163,7 @@ def test_cli_train_video(tmp_path):
 
 def test_mp4_in_and_out(run, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
-    from ganforge import media
+    from ganforge.imaging import media
 
     clip, _ = moving_digits(1, 10, 32, 1, seed=3)
     media.save_animation(tmp_path / "clip.mp4", list(np.repeat(clip[0][..., None], 3, -1)), fps=8)

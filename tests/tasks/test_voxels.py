@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import ganforge
-from ganforge.cli import app
+from ganforge.cli.app import app
 from ganforge.data.voxels import OBJECT_CLASSES, load_voxels, objects, read_binvox, write_binvox
 from ganforge.errors import ConfigError, DataError
 from ganforge.nets.voxels import VoxelDiscriminator, VoxelGenerator

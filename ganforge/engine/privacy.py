@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, grad, vmap
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
 

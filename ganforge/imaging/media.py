@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import GanforgeError
-from .fileio import atomic_path
+from ..errors import GanforgeError
+from ..fileio import atomic_path
 
 
 def to_uint8(images) -> np.ndarray:

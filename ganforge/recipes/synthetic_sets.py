@@ -31,8 +31,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .fileio import write_bytes
+from ..errors import ConfigError
+from ..fileio import write_bytes
 
 MANIFEST = "manifest.csv"
 log = logging.getLogger("ganforge")
@@ -78,8 +78,8 @@ def augment_dataset(data: str | None = None, out: str | Path = "synthetic", *, p
     ``train_kwargs`` go to ``ganforge.train("image", ...)`` (size, steps, minutes, batch, arch, ...);
     ``conditional=True`` is implied. Returns an :class:`AugmentResult`.
     """
-    from . import api
-    from .predictor import load
+    from .. import api
+    from ..predict.base import load
 
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class <= 0:
         raise ConfigError(f"per_class must be a positive whole number of images; got {per_class!r}")
@@ -108,7 +108,7 @@ def augment_dataset(data: str | None = None, out: str | Path = "synthetic", *, p
         raise ConfigError(f"{model}: not a class-conditional image model (train one with --conditional)")
     classifier = None
     if filter is not None:
-        from .metrics.features import load_features, train_domain_features
+        from ..metrics.features import load_features, train_domain_features
 
         if str(filter) == "train":
             if data is None:
@@ -133,7 +133,7 @@ def write_synthetic(m, out: str | Path, per_class: int, *, seed: int = 0, overwr
     ``classifier`` (a FeatureExtractor with class logits) only the samples it assigns to their class."""
     import shutil
 
-    from .media import save_image
+    from ..imaging.media import save_image
 
     out = Path(out)
     classes = list(m.classes)

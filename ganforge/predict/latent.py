@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError, DataError, GanforgeError
+from ..errors import ConfigError, DataError, GanforgeError
 
 log = logging.getLogger("ganforge")
 
@@ -129,7 +129,7 @@ def write_animation(path: str | Path, images: np.ndarray, fps: int = 12, upscale
 
     Returns the path written and a note for the user (None when the request was met as asked).
     """
-    from . import media
+    from ..imaging import media
 
     path = Path(path)
     if fps <= 0:
@@ -224,7 +224,7 @@ def model_id(model) -> dict[str, Any]:
 
 def save_latent(path: str | Path, latent: Latent, model) -> Path:
     """A small safetensors file holding z (and classes) with JSON metadata: the model's identity, scores."""
-    from . import artifact
+    from .. import artifact
 
     tensors = {"z": latent.z.detach().float().cpu()}
     if latent.y is not None:
@@ -242,7 +242,7 @@ def load_latent(path: str | Path, model=None) -> Latent:
 def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plural: str, model=None):
     """(tensors, meta) of a small ganforge file of ``kind``; one-line errors for a missing file, another
     kind, or vectors ``tensors[key]`` whose size is not ``model``'s z."""
-    from . import artifact
+    from .. import artifact
 
     path = Path(path)
     if not path.is_file():
@@ -267,7 +267,7 @@ def load_target(image, model, resize: bool = True) -> tuple[torch.Tensor, list[s
     """
     from PIL import Image
 
-    from .data.images import fit_square, to_grey_or_rgb
+    from ..data.images import fit_square, to_grey_or_rgb
 
     size, channels = model.options.size, model.options.channels
     name = str(image) if isinstance(image, (str, Path)) else "image"
@@ -311,14 +311,14 @@ class _FeatureLoss:
     """Squared distance of domain-network features (penultimate layer), differentiable in the image."""
 
     def __init__(self, features, channels: int, device):
-        from .metrics.features import load_features
+        from ..metrics.features import load_features
 
         self.extractor = features if hasattr(features, "network") else load_features(features, device=str(device))
         self.net = self.extractor.network
         self.channels = channels
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        from .metrics.features.extractor import adapt_channels
+        from ..metrics.features.extractor import adapt_channels
 
         x01 = adapt_channels((x.float() + 1) / 2, self.extractor.channels)
         f, _ = self.net(x01)
@@ -337,7 +337,7 @@ def invert(model, images, *, classes=None, steps: int = 300, lr: float = 0.05, f
     with ``meta["psnr"]``, ``meta["ssim"]`` (means) and per-image values, and the reconstructions as
     ``meta`` entries are plain JSON.
     """
-    from .metrics.quality import psnr, ssim
+    from ..metrics.quality import psnr, ssim
 
     if isinstance(images, torch.Tensor) and images.dim() == 4:
         target_u8, notes = images.to(torch.uint8), []
@@ -440,8 +440,8 @@ def train_encoder(model, out: str | Path | None = None, *, steps: int = 1000, ba
                   width: int = 32, seed: int = 0, progress=None):
     """Train an encoder image -> z (and class logits) on the model's own samples; it gives :func:`invert`
     a starting point. Saved to ``out`` (safetensors + JSON metadata) when given; returns the network."""
-    from . import artifact
-    from .nets.encoder import Encoder
+    from .. import artifact
+    from ..nets.encoder import Encoder
 
     opt_ = model.options
     k = len(model.classes) if model.conditional else 0
@@ -473,12 +473,12 @@ def train_encoder(model, out: str | Path | None = None, *, steps: int = 1000, ba
 
 
 def load_encoder(path: str | Path, model=None):
-    from . import artifact
-    from .nets.encoder import Encoder
+    from .. import artifact
+    from ..nets.encoder import Encoder
 
     meta = artifact.read_meta(path)
     if meta.get("kind") != ENCODER_KIND:
-        raise ConfigError(f"{path}: not an encoder file (write one with ganforge.latent.train_encoder)")
+        raise ConfigError(f"{path}: not an encoder file (write one with ganforge.predict.latent.train_encoder)")
     tensors, _ = artifact.load(path)
     enc = Encoder(**meta["nets"]["E"])
     enc.load_state_dict(tensors)
@@ -612,7 +612,7 @@ def apply_direction(z: torch.Tensor, direction: torch.Tensor, strength: float) -
 
 
 def save_directions(path: str | Path, directions: Directions, model) -> Path:
-    from . import artifact
+    from .. import artifact
 
     return artifact.save(path, {"vectors": directions.vectors.float()},
                          dict(directions.meta, kind=DIRECTIONS_KIND, names=directions.names, model=model_id(model)))

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .errors import GanforgeError
+from ..errors import GanforgeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, sample and inspect GANs on your own data.")
@@ -111,7 +111,7 @@ def train_image(
                                   "(auxiliary classifier)."),
 ) -> None:
     """Train an image generator on your own images."""
-    from . import api
+    from .. import api
 
     if steps is None and minutes is None:
         steps = 2000
@@ -167,7 +167,7 @@ def train_table(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate the table, print column types and config."),
 ) -> None:
     """Train a synthetic-data generator on a table (conditional tabular GAN)."""
-    from . import api
+    from .. import api
 
     if steps is None and minutes is None:
         steps = 3000
@@ -201,7 +201,7 @@ def train_series(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a time-series generator (recurrent conditional GAN)."""
-    from . import api
+    from .. import api
 
     if steps is None and minutes is None:
         steps = 2000
@@ -224,7 +224,7 @@ def report(real: Path = typer.Argument(..., help="The real table (CSV/Parquet) o
            seed: int = typer.Option(0)) -> None:
     """Fidelity, detection, utility and privacy of a synthetic table (or the TimeGAN scores of synthetic
     series) against the real data; .html adds pictures."""
-    from .data.tables import read_table
+    from ..data.tables import read_table
 
     with _user_errors():
         if kind not in ("auto", "table", "series"):
@@ -234,7 +234,7 @@ def report(real: Path = typer.Argument(..., help="The real table (CSV/Parquet) o
             r = None if real.suffix in (".npy", ".npz") else read_table(real)
             kind = "series" if r is None or {"series_id", "time"} <= set(r.columns) else "table"
         if kind == "series":
-            from .metrics.series import report_files, write_report as write_series_report
+            from ..metrics.series import report_files, write_report as write_series_report
 
             try:
                 result, r_arr, s_arr = report_files(str(real), str(synth), seed=seed)
@@ -245,7 +245,7 @@ def report(real: Path = typer.Argument(..., help="The real table (CSV/Parquet) o
                        f"  autocorrelation gap {result['autocorrelation_gap']:.4f}")
             typer.echo(f"wrote {write_series_report(result, output, r_arr, s_arr)}")
             return
-        from .metrics.tabular import report as table_report, write_report
+        from ..metrics.tabular import report as table_report, write_report
 
         r, s = (r if r is not None else read_table(real)), read_table(synth)
         result = table_report(r, s, target=target, types=types, seed=seed,
@@ -262,7 +262,7 @@ def resume(run: Path = typer.Argument(..., help="Run folder."),
            minutes: Optional[float] = typer.Option(None, help="New total time budget."),
            quiet: bool = typer.Option(False, "--quiet")) -> None:
     """Continue a run from its newest checkpoint."""
-    from . import api
+    from .. import api
 
     with _user_errors():
         api.resume(run, steps=steps, minutes=minutes, progress=not quiet)
@@ -287,7 +287,8 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
            text: Optional[str] = typer.Option(None, "--text", help="Text-to-image models: the caption of every "
                                               "image (default: captions from the training data).")) -> None:
     """Generate images (or, from a table model, rows: --rows N -o synth.csv) from a trained model."""
-    from . import load, media
+    from .. import load
+    from ..imaging import media
 
     with _user_errors():
         if output is None and out_dir is None:
@@ -323,7 +324,7 @@ def sample(model: Path = typer.Argument(..., help="Model file or run folder."),
 
 
 def _sample_table(m, rows: Optional[int], where: Optional[str], seed: int, output: Optional[Path]) -> None:
-    from .data.tables import write_table
+    from ..data.tables import write_table
 
     if output is None:
         raise GanforgeError("say where to write the rows: -o synth.csv (or .parquet)")
@@ -335,13 +336,13 @@ def _sample_table(m, rows: Optional[int], where: Optional[str], seed: int, outpu
 
 
 def _sample_series(m, n: int, label: Optional[str], seed: int, output: Optional[Path]) -> None:
-    from .data.tables import write_table
+    from ..data.tables import write_table
 
     if output is None:
         raise GanforgeError("say where to write the series: -o synth.csv (long format) or synth.npy")
     if output.suffix == ".npy":
         import numpy as np
-        from .fileio import atomic_path
+        from ..fileio import atomic_path
         x, _, _ = m.sample(n, label=label, seed=seed)
         with atomic_path(output) as tmp:
             np.save(tmp, x)
@@ -363,7 +364,8 @@ def walk(model: Path = typer.Argument(..., help="Model file or run folder."),
          ) -> None:
     """Animate a walk through the latent space: between two seeds or inverted images (--from/--to), or a
     looping walk of many samples."""
-    from . import latent, load
+    from ..predict import latent
+    from .. import load
 
     with _user_errors():
         m = load(model)
@@ -384,8 +386,8 @@ def walk(model: Path = typer.Argument(..., help="Model file or run folder."),
 def info(model: Path = typer.Argument(..., help="Model file or run folder."),
          as_json: bool = typer.Option(False, "--json", help="Print the full metadata as JSON.")) -> None:
     """Show what a model is: task, config, data fingerprint, metrics, steps done."""
-    from . import artifact
-    from .engine import checkpoint
+    from .. import artifact
+    from ..engine import checkpoint
 
     with _user_errors():
         meta = artifact.read_meta(model)
@@ -438,7 +440,7 @@ def _metric_progress():
 
 def _run_eval(fake, real, metrics: str, n: int, n_real: Optional[int], features_spec: str,
               weights: Optional[str], size: Optional[int], seed: int, device: str, output: Path) -> None:
-    from .metrics.evaluate import evaluate, save_report, table
+    from ..metrics.evaluate import evaluate, save_report, table
 
     progress, update = _metric_progress()
     with progress:
@@ -463,7 +465,7 @@ def eval_model(
                                           "(default: in the run folder, or ./eval.json)."),
 ) -> None:
     """Score a trained generator against real images; print a table and write eval.json with the protocol."""
-    from . import load
+    from .. import load
 
     with _user_errors():
         m = load(model, device=device)
@@ -510,7 +512,7 @@ def features_train(
     """Train a domain feature network on real data, for --features PATH."""
     from rich.progress import Progress
 
-    from .metrics.features import train_domain_features
+    from ..metrics.features import train_domain_features
 
     with _user_errors(), Progress(transient=True) as bar:
         task = bar.add_task("training features", total=None)
@@ -523,7 +525,7 @@ def features_train(
 
 # ---------------------------------------------------------------------------------------------- latent space
 def _image_model(model: Path, device: str = "cpu"):
-    from . import load
+    from .. import load
 
     m = load(model, device=device)
     if m.task != "image":
@@ -534,7 +536,7 @@ def _image_model(model: Path, device: str = "cpu"):
 def _latent_of(m, image: Optional[Path], latent_file: Optional[Path], cls: Optional[str], steps: int,
                features: Optional[str], resize: bool):
     """(latent, the input image or None): read a latent file or invert an image."""
-    from . import latent
+    from ..predict import latent
 
     if (image is None) == (latent_file is None):
         raise GanforgeError("give one input: --image IN.png or --latent FILE")
@@ -560,7 +562,8 @@ def invert(model: Path = typer.Argument(..., help="Image model file or run folde
            preview: Optional[Path] = typer.Option(None, help="Also write input | reconstruction side by side."),
            seed: int = typer.Option(0)) -> None:
     """Find the latent (and class) whose image matches IN.png; keep it in a small file for editing."""
-    from . import latent, media
+    from ..predict import latent
+    from ..imaging import media
 
     with _user_errors():
         m = _image_model(model)
@@ -606,7 +609,8 @@ def edit(model: Path = typer.Argument(..., help="Image model file or run folder.
          side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input | reconstruction | edit.")
          ) -> None:
     """Edit an image in latent space: move along a direction, or change its class keeping its style."""
-    from . import latent, media
+    from ..predict import latent
+    from ..imaging import media
 
     with _user_errors():
         if direction is None and to_class is None:
@@ -653,7 +657,7 @@ def directions(model: Path = typer.Argument(..., help="Image model file or run f
                                                       "strengths -3..3."),
                seed: int = typer.Option(0)) -> None:
     """Compute edit directions in the latent space and save them for 'ganforge edit --direction'."""
-    from . import latent
+    from ..predict import latent
 
     with _user_errors():
         m = _image_model(model)
@@ -662,7 +666,7 @@ def directions(model: Path = typer.Argument(..., help="Image model file or run f
         elif method == "classifier":
             if features is None:
                 raise GanforgeError("--method classifier needs --features FILE (a domain classifier)")
-            from .metrics.features import load_features
+            from ..metrics.features import load_features
             d = latent.classifier_directions(m, load_features(features).logits, n=n, seed=seed)
         else:
             raise GanforgeError(f"--method must be pca or classifier, got {method!r}")
@@ -677,7 +681,8 @@ def directions(model: Path = typer.Argument(..., help="Image model file or run f
 
 def _directions_preview(m, d, path: Path, seed: int) -> None:
     import torch
-    from . import latent, media
+    from ..predict import latent
+    from ..imaging import media
 
     strengths = [-3, -2, -1, 0, 1, 2, 3]
     z = m.latents(1, seed=seed)
@@ -693,7 +698,7 @@ def encoder(model: Path = typer.Argument(..., help="Image model file or run fold
             steps: int = typer.Option(1000, help="Training steps on the model's own samples."),
             batch: int = typer.Option(64), seed: int = typer.Option(0)) -> None:
     """Train an encoder image -> z (and class) on the model's samples, to start 'invert --encoder' from."""
-    from . import latent
+    from ..predict import latent
 
     with _user_errors():
         m = _image_model(model)
@@ -710,7 +715,8 @@ def arithmetic(model: Path = typer.Argument(..., help="Image model file or run f
                cls: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class.")) -> None:
     """Vector arithmetic on mean latents: A - B + C (e.g. smiling woman - neutral woman + neutral man)."""
     import torch
-    from . import latent, media
+    from ..predict import latent
+    from ..imaging import media
 
     with _user_errors():
         m = _image_model(model)
@@ -732,7 +738,7 @@ def studio(host: str = typer.Option("127.0.0.1", help="Address to bind; anything
     """Serve the web studio: upload data, train in worker processes, watch live, collect results."""
     with _user_errors():
         try:
-            from .studio import serve
+            from ..studio import serve
         except ImportError as e:
             typer.secho(f"error: the studio needs its extra ({e.name} is missing): pip install 'ganforge[studio]'",
                         fg="red", err=True)
@@ -743,7 +749,7 @@ def studio(host: str = typer.Option("127.0.0.1", help="Address to bind; anything
 # ---------------------------------------------------------------------------------------------- image-to-image
 def _train_task(task: str, out: Path, overwrite: bool, quiet: bool, dry_run: bool, kwargs: dict) -> None:
     """Train (or, with dry_run, validate and print the resolved config of) a task; None options are left out."""
-    from . import api
+    from .. import api
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     with _user_errors():
@@ -859,7 +865,7 @@ def apply_model(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Apply a trained model to an image or a folder (translation, restoration, ...)."""
-    from . import load
+    from .. import load
 
     options = {k: v for k, v in dict(mask=mask, tile=tile, direction=direction).items() if v is not None}
     if compare:
@@ -867,7 +873,7 @@ def apply_model(
     with _user_errors():
         m = load(model, device=device)
         if not hasattr(m, "apply_path"):
-            from .errors import ConfigError
+            from ..errors import ConfigError
             raise ConfigError(f"model of task {m.task!r} cannot be applied to images or videos "
                               "(try 'ganforge sample')")
         bar = None
@@ -942,9 +948,9 @@ def eval_saliency(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the scores as JSON."),
 ) -> None:
     """Score a saliency model against true maps: CC, NSS, KL, AUC-Judd, SIM (means over the images)."""
-    from . import load
-    from .errors import ConfigError
-    from .fileio import write_json
+    from .. import load
+    from ..errors import ConfigError
+    from ..fileio import write_json
 
     with _user_errors():
         m = load(model)
@@ -986,7 +992,7 @@ def augment(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Augment a small labelled image set: train a class-conditional GAN, write N new images per class."""
-    from .synthetic_sets import augment_dataset
+    from ..recipes.synthetic_sets import augment_dataset
 
     train = {}
     if model is None:
@@ -1026,7 +1032,7 @@ def train_anomaly(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train an anomaly detector (GANomaly class) on normal images only."""
-    from . import api
+    from .. import api
 
     if steps is None and minutes is None:
         steps = 2000
@@ -1054,8 +1060,9 @@ def score_images(
     import csv
     import io
 
-    from . import load, media
-    from .fileio import write_bytes
+    from .. import load
+    from ..imaging import media
+    from ..fileio import write_bytes
 
     with _user_errors():
         m = load(model, device=device)
@@ -1114,7 +1121,7 @@ def train_purifier(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train an adversarial purifier (APE-GAN class) in front of a classifier."""
-    from . import api
+    from .. import api
 
     if steps is None and minutes is None:
         steps = 2000
@@ -1141,11 +1148,11 @@ def robustness(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the report as JSON."),
 ) -> None:
     """Clean accuracy, accuracy under FGSM/PGD, and accuracy after purification."""
-    from . import load
-    from .data import load_images
-    from .errors import DataError
-    from .fileio import write_json
-    from .robustness import evaluate, load_classifier, parse_list, table
+    from .. import load
+    from ..data import load_images
+    from ..errors import DataError
+    from ..fileio import write_json
+    from ..recipes.robustness import evaluate, load_classifier, parse_list, table
 
     with _user_errors():
         if n <= 0:
@@ -1196,7 +1203,7 @@ def train_blend(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train the blending network of a GP-GAN class photo blender."""
-    from . import api
+    from .. import api
 
     if steps is None and minutes is None:
         steps = 2000
@@ -1223,8 +1230,9 @@ def blend_images(
     import numpy as np
     from PIL import Image
 
-    from . import load, media
-    from .tasks.blend import blend
+    from .. import load
+    from ..imaging import media
+    from ..tasks.blend import blend
 
     def read(path: Path, mode: str):
         try:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from . import artifact
+from .. import artifact
 
 
 class Model:
@@ -35,7 +35,7 @@ class Model:
 
 def load(path: str | Path, device: str = "cpu") -> Model:
     """Load a model file or run folder; the task written in the file picks the predictor class."""
-    from . import tasks
+    from .. import tasks
 
     file = artifact.resolve(path)
     tensors, meta = artifact.load(file)

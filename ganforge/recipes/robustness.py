@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError, DataError
 
 ATTACKS = ("fgsm", "pgd")
 
@@ -50,9 +50,9 @@ def load_classifier(path: str | os.PathLike, size: int | None = None, channels: 
     """A classifier from a ganforge domain feature file trained on labelled data ('ganforge features train'),
     or from a TorchScript file (.pt/.ts) that maps [-1, 1] NCHW images to logits (then give ``size`` and
     ``channels``; ``classes`` defaults to the width of its output)."""
-    from . import artifact
-    from .metrics.features import domain
-    from .metrics.features.extractor import file_sha256
+    from .. import artifact
+    from ..metrics.features import domain
+    from ..metrics.features.extractor import file_sha256
 
     path = Path(path).expanduser()
     if not path.is_file():

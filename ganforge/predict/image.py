@@ -17,10 +17,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data.pairs import list_images, read_image
-from .errors import ConfigError, DataError
-from .predictor import Model
-from .tiling import run_tiled
+from ..data.pairs import list_images, read_image
+from ..errors import ConfigError, DataError
+from .base import Model
+from ..imaging.tiling import run_tiled
 
 DEFAULT_TILE = 512
 
@@ -102,7 +102,7 @@ class ImageToImage(Model):
     def apply_path(self, input: Path, output: Path, *, progress: Callable[[int, int], None] | None = None,
                    **options: Any) -> list[Path]:
         """Apply to an image file or every image below a folder; write PNGs; return the written paths."""
-        from .media import save_image
+        from ..imaging.media import save_image
 
         self._check_options(options)
         input, output = Path(input), Path(output)
