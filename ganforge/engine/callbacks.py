@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .trainer import Trainer
+    from .state import TrainState
 
 log = logging.getLogger("ganforge.engine")
 
 
 class Callback:
-    def on_start(self, trainer: "Trainer") -> None: ...
-    def on_step(self, trainer: "Trainer") -> None: ...
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
-    def on_eval(self, trainer: "Trainer", step: int) -> None: ...
-    def on_restore(self, trainer: "Trainer") -> None: ...  # state rolled back to trainer.step (divergence)
-    def on_end(self, trainer: "Trainer", status: str) -> None: ...
+    """Hooks called by the trainer (rank 0 only) with the run's :class:`~ganforge.engine.state.TrainState`."""
+
+    def on_start(self, state: "TrainState") -> None: ...
+    def on_step(self, state: "TrainState") -> None: ...
+    def on_log(self, state: "TrainState", record: dict[str, Any]) -> None: ...
+    def on_eval(self, state: "TrainState", step: int) -> None: ...
+    def on_restore(self, state: "TrainState") -> None: ...  # rolled back to state.step (divergence)
+    def on_end(self, state: "TrainState", status: str) -> None: ...
 
 
 class MetricsLog(Callback):
@@ -31,22 +33,22 @@ class MetricsLog(Callback):
     def __init__(self, path: Path):
         self.path = Path(path)
 
-    def on_start(self, trainer: "Trainer") -> None:
-        if trainer.step == 0:
+    def on_start(self, state: "TrainState") -> None:
+        if state.step == 0:
             self.path.unlink(missing_ok=True)
         else:
-            self.on_restore(trainer)
+            self.on_restore(state)
 
-    def on_restore(self, trainer: "Trainer") -> None:
+    def on_restore(self, state: "TrainState") -> None:
         """Drop records past the step training continues from (resume, divergence recovery)."""
         if not self.path.exists():
             return
         kept = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= trainer.step]
+                if line.strip() and json.loads(line).get("step", 0) <= state.step]
         from ..fileio import write_bytes
         write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
 
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+    def on_log(self, state: "TrainState", record: dict[str, Any]) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -57,12 +59,12 @@ class LossCurves(Callback):
     def __init__(self, metrics: Path, out: Path):
         self.metrics, self.out = Path(metrics), Path(out)
 
-    def on_eval(self, trainer: "Trainer", step: int) -> None:
+    def on_eval(self, state: "TrainState", step: int) -> None:
         from ..imaging.media import plot_curves
         plot_curves(self.metrics, self.out)
 
-    def on_end(self, trainer: "Trainer", status: str) -> None:
-        self.on_eval(trainer, trainer.step)
+    def on_end(self, state: "TrainState", status: str) -> None:
+        self.on_eval(state, state.step)
 
 
 class TensorBoard(Callback):
@@ -79,12 +81,12 @@ class TensorBoard(Callback):
         except ImportError:
             return None
 
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+    def on_log(self, state: "TrainState", record: dict[str, Any]) -> None:
         for key, value in record.items():
             if key != "step" and isinstance(value, (int, float)):
                 self.writer.add_scalar(key, value, record["step"])
 
-    def on_end(self, trainer: "Trainer", status: str) -> None:
+    def on_end(self, state: "TrainState", status: str) -> None:
         self.writer.close()
 
 
@@ -96,7 +98,7 @@ class ProgressBar(Callback):
         self.progress = None
         self.last: dict[str, Any] = {}
 
-    def on_start(self, trainer: "Trainer") -> None:
+    def on_start(self, state: "TrainState") -> None:
         if not self.enabled:
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -104,21 +106,20 @@ class ProgressBar(Callback):
                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn(), transient=False)
         self.progress.start()
-        total = trainer.progress_total()
-        self.task = self.progress.add_task("train", total=total, completed=trainer.progress_done(), status="")
+        self.task = self.progress.add_task("train", total=1.0, completed=state.progress, status="")
 
-    def on_step(self, trainer: "Trainer") -> None:
+    def on_step(self, state: "TrainState") -> None:
         if self.progress is not None:
             loss_text = "  ".join(f"{k[5:]} {v:.3f}" for k, v in self.last.items() if k.startswith("loss/"))
             ips = self.last.get("imgs_per_s")
-            status = f"step {trainer.step}" + (f"  {ips:.0f} img/s" if ips else "") + (f"  {loss_text}" if loss_text else "")
-            self.progress.update(self.task, completed=trainer.progress_done(), status=status)
+            status = f"step {state.step}" + (f"  {ips:.0f} img/s" if ips else "") + (f"  {loss_text}" if loss_text else "")
+            self.progress.update(self.task, completed=state.progress, status=status)
 
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+    def on_log(self, state: "TrainState", record: dict[str, Any]) -> None:
         self.last.update(record)
 
-    def on_end(self, trainer: "Trainer", status: str) -> None:
+    def on_end(self, state: "TrainState", status: str) -> None:
         if self.progress is not None:
-            self.on_step(trainer)
+            self.on_step(state)
             self.progress.stop()
             self.progress = None

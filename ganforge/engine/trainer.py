@@ -26,7 +26,8 @@ from . import checkpoint
 from .callbacks import Callback
 from .ema import EMA
 from .runtime import Runtime
-from .task import AdversarialTask
+from .state import TrainState
+from .task import AdversarialTask, Phase
 
 log = logging.getLogger("ganforge.engine")
 
@@ -41,6 +42,29 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     """The random stream of one step: a function of (seed, rank, step) only, so resume replays it."""
     state = np.random.SeedSequence([seed, rank, step]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def lazy_regularisation(phases: list[Phase]) -> tuple[dict[str, float], set[str]]:
+    """StyleGAN2's correction for lazy regularisation, for any task.
+
+    A phase that runs every k > 1 steps on a module that also has a main phase (interval 1) shares
+    that module's Adam. Its loss is multiplied by k (it stands for the k steps it skips), and the
+    optimizer takes lr * c and betas ** c with c = k / (k + 1), so that Adam's step size and averaging
+    horizon per training step stay what they would be without the extra steps. Returns
+    ({module: c}, {lazy phase names}); several lazy phases on one module give c = 1 / (1 + sum 1/k).
+    """
+    ratios: dict[str, float] = {}
+    lazy: set[str] = set()
+    for module in dict.fromkeys(p.module for p in phases):
+        own = [p for p in phases if p.module == module]
+        extra = [p for p in own if p.interval > 1]
+        if not extra or not any(p.interval == 1 for p in own):
+            continue
+        ratios[module] = 1.0 / (1.0 + sum(1.0 / p.interval for p in extra))
+        lazy.update(p.name for p in extra)
+        log.info("lazy regularisation of %s: %s loss x interval; its optimizer's lr x%.4g and betas ** %.4g",
+                 module, ", ".join(f"{p.name} (every {p.interval})" for p in extra), ratios[module], ratios[module])
+    return ratios, lazy
 
 
 class Trainer:
@@ -61,11 +85,11 @@ class Trainer:
         self.best: dict[str, Any] | None = None  # {"metric", "value", "step", "lower_is_better"}
         self.status = "new"
         self.stopped_early: dict[str, Any] | None = None   # {"step", "reason"} when the task ended training
+        self.state = TrainState(self)   # what callbacks see
+        self._stop_asked = False        # set by SIGTERM / Ctrl-C on this process
+        self._stopping = False          # a stop was asked on some process: every rank stops at this step
 
     # ----------------------------------------------------------------- progress
-    def progress_total(self) -> float:
-        return 1.0
-
     def progress_done(self) -> float:
         parts = []
         if self.run.steps:
@@ -76,6 +100,11 @@ class Trainer:
 
     def _elapsed_now(self) -> float:
         return self.elapsed + (self._clock() - self._t0 if getattr(self, "_t0", None) else 0.0)
+
+    def _interrupted(self) -> bool:
+        """True when a stop was asked for here or on any process (all ranks stop at the same step)."""
+        self._stopping = self.rt.any_true(self._stop_asked) if self.world > 1 else self._stop_asked
+        return self._stopping
 
     def _done(self) -> bool:
         if self.run.steps is not None and self.step >= self.run.steps:
@@ -96,6 +125,7 @@ class Trainer:
         self.rank, self.world, self.device = rt.rank, rt.world, rt.device
         task = self.task
         lrs = task.learning_rates(self.run.lr_g, self.run.lr_d)
+        self.lazy, self.lazy_phases = lazy_regularisation(task.phases)
         self.raw: dict[str, nn.Module] = {}
         self.nets: dict[str, nn.Module] = {}
         self.opts: dict[str, torch.optim.Optimizer] = {}
@@ -105,11 +135,12 @@ class Trainer:
             if self.run.channels_last:
                 module = module.to(memory_format=torch.channels_last)
             self.raw[name] = module
-            self.opts[name] = torch.optim.Adam(module.parameters(), lr=lrs[name],
-                                               betas=(self.run.beta1, self.run.beta2))
+            c = self.lazy.get(name, 1.0)   # lazy regularisation: fewer, larger steps share this optimizer
+            self.opts[name] = torch.optim.Adam(module.parameters(), lr=lrs[name] * c,
+                                               betas=(self.run.beta1 ** c, self.run.beta2 ** c))
             net = rt.wrap(module)
             self.nets[name] = torch.compile(net) if self.run.compile else net
-            self.base_lr[name] = lrs[name]
+            self.base_lr[name] = lrs[name] * c
         self.ema = None
         if task.ema_module:
             self.ema = EMA(self.raw[task.ema_module], self.run.ema_kimg, self.run.ema_rampup)
@@ -180,19 +211,21 @@ class Trainer:
         else:
             self.save_checkpoint()  # step 0: a restore point for divergence, and resumable at once
         for cb in self.callbacks:
-            cb.on_start(self)
+            cb.on_start(self.state)
         self.status = "running"
-        with _interrupts_as_keyboard():
+        with _interrupts_at_step_boundaries(self):
             try:
                 self._loop()
-                self.status = "finished"
+                self.status = "interrupted" if self._stopping else "finished"
+                if self._stopping:
+                    log.warning("interrupted at step %d: saving a checkpoint", self.step)
             except KeyboardInterrupt:
                 self.status = "interrupted"
                 log.warning("interrupted at step %d: saving a checkpoint", self.step)
             except BaseException:
                 self.status = "failed"
                 for cb in self.callbacks:
-                    cb.on_end(self, self.status)
+                    cb.on_end(self.state, self.status)
                 raise
             self.elapsed = self._elapsed_now()
             self._t0 = None
@@ -201,7 +234,7 @@ class Trainer:
                 self._eval()
             self.export()
             for cb in self.callbacks:
-                cb.on_end(self, self.status)
+                cb.on_end(self.state, self.status)
         self.rt.barrier()
         self.rt.close()
         return self.status
@@ -212,7 +245,7 @@ class Trainer:
         counts: dict[str, int] = {}
         t_log, step_log = time.perf_counter(), self.step
         self._t0 = self._clock()
-        while not self._done():
+        while not self._interrupted() and not self._done():
             gen = step_generator(run.seed, self.rank, self.step)
             try:
                 batch = task.sample_batch(run.batch, gen, self.device)
@@ -233,7 +266,7 @@ class Trainer:
                 images = self.step * run.batch * self.world
                 self.ema.update(self.raw[task.ema_module], images, run.batch * self.world)
             for cb in self.callbacks:
-                cb.on_step(self)
+                cb.on_step(self.state)
             if self.step % run.log_every == 0 or self._done():
                 now = time.perf_counter()
                 record = {"step": self.step, "kimg": round(self.step * run.batch * self.world / 1000, 3),
@@ -243,7 +276,7 @@ class Trainer:
                 record.update({k: sums[k] / counts[k] for k in sums})
                 self.last_record = record
                 for cb in self.callbacks:
-                    cb.on_log(self, record)
+                    cb.on_log(self.state, record)
                 sums, counts = {}, {}
                 t_log, step_log = time.perf_counter(), self.step
             if self.step % run.checkpoint_every == 0 and not self._done():
@@ -264,6 +297,8 @@ class Trainer:
                     stack.enter_context(self.rt.no_sync(self._ddp(name)))
             with self.rt.autocast():
                 loss, scalars = self.task.loss(phase.name, batch, self.nets, gen)
+            if phase.name in self.lazy_phases:
+                loss = loss * phase.interval   # a lazy regulariser stands for the `interval` steps it skips
             if self.rt.any_true(not bool(torch.isfinite(loss.detach()).all())):
                 raise _Diverged(phase.name, self.step)
             opt.zero_grad(set_to_none=True)
@@ -291,13 +326,13 @@ class Trainer:
         self._apply_lr()
         self._t0 = self._clock()
         for cb in self.callbacks:
-            cb.on_restore(self)
+            cb.on_restore(self.state)
 
     def log_record(self, record: dict[str, Any]) -> None:
         """Send a record (e.g. evaluation scores) to every callback, as the loop does with losses."""
         record = {"step": self.step, **record}
         for cb in self.callbacks:
-            cb.on_log(self, record)
+            cb.on_log(self.state, record)
 
     def consider_best(self, metric: str, value: float, lower_is_better: bool = True) -> bool:
         """Keep ``checkpoints/best.pt`` and ``model-best.safetensors`` for the best ``metric`` so far."""
@@ -315,7 +350,7 @@ class Trainer:
 
     def _eval(self) -> None:
         for cb in self.callbacks:
-            cb.on_eval(self, self.step)
+            cb.on_eval(self.state, self.step)
         self.rt.barrier()
 
     def export(self, path: Path | None = None) -> Path | None:
@@ -331,17 +366,26 @@ class Trainer:
 
 
 @contextlib.contextmanager
-def _interrupts_as_keyboard():
-    """Treat SIGTERM like Ctrl-C, so a stopped job still leaves a checkpoint."""
+def _interrupts_at_step_boundaries(trainer: Trainer):
+    """SIGTERM and Ctrl-C ask the loop to stop at the next step boundary (checkpoint, model file).
+
+    Raising from the handler could land anywhere: inside an optimizer step, or half-way through an
+    import or a file write. A second Ctrl-C still raises KeyboardInterrupt at once.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        if trainer._stop_asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not trainer._stop_asked:
+            log.warning("%s: stopping at the end of this step", signal.Signals(signum).name)
+        trainer._stop_asked = True
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -28,18 +28,18 @@ class StudioProgress(Callback):
     def __init__(self, store: Store, run_id: int, job_id: int):
         self.store, self.run_id, self.job_id = store, run_id, job_id
 
-    def on_start(self, trainer) -> None:
-        self.store.truncate_metrics(self.run_id, trainer.step)  # as metrics.jsonl does on resume
-        self.store.set_job(self.job_id, step=trainer.step)
+    def on_start(self, state) -> None:
+        self.store.truncate_metrics(self.run_id, state.step)  # as metrics.jsonl does on resume
+        self.store.set_job(self.job_id, step=state.step)
 
-    def on_restore(self, trainer) -> None:
-        self.store.truncate_metrics(self.run_id, trainer.step)
+    def on_restore(self, state) -> None:
+        self.store.truncate_metrics(self.run_id, state.step)
 
-    def on_log(self, trainer, record: dict[str, Any]) -> None:
-        done = trainer.progress_done()
-        elapsed = trainer._elapsed_now()
+    def on_log(self, state, record: dict[str, Any]) -> None:
+        done = state.progress
+        elapsed = state.elapsed
         eta = elapsed * (1 - done) / done if done > 0 else None
-        fields: dict[str, Any] = {"step": trainer.step, "progress": round(done, 4)}
+        fields: dict[str, Any] = {"step": state.step, "progress": round(done, 4)}
         if "imgs_per_s" in record:
             fields["imgs_per_s"] = record["imgs_per_s"]
         if eta is not None:
@@ -47,7 +47,7 @@ class StudioProgress(Callback):
         self.store.add_metric(self.run_id, record, self.job_id, **fields)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "step" and isinstance(v, float)
                           and (k.startswith(("loss/", "eval/")) or k == "imgs_per_s"))
-        log.info("step %d  %s", record.get("step", trainer.step), shown)
+        log.info("step %d  %s", record.get("step", state.step), shown)
 
 
 def _raise_interrupt(signum, frame):

@@ -189,10 +189,10 @@ class ReconstructionGrids(Callback):
     def __init__(self, task: AnomalyDetection):
         self.task = task
 
-    def on_eval(self, trainer, step: int) -> None:
+    def on_eval(self, state, step: int) -> None:
         from ..imaging import media
 
-        G = copy.deepcopy(trainer.raw["G"]).float().eval()
+        G = copy.deepcopy(state.net("G")).float().eval()
         x = self.task._hold[:8].float().div(127.5).sub(1.0)
         out = compute_scores(G, x)
         rows = [media.to_uint8(x), media.to_uint8(out["recon_images"])]
@@ -200,7 +200,7 @@ class ReconstructionGrids(Callback):
             rows = [r.repeat(3, -1) for r in rows]
         heat = heat_colours(out["maps"], float(np.quantile(out["maps"], 0.999) * 2 + 1e-6))
         grid = media.grid(np.concatenate(rows + [heat]), nrow=len(x))
-        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+        media.save_image(state.run_dir / "samples" / f"step-{step:06d}.png",
                          media.upscale(grid, max(1, 64 // self.task.options.size)))
 
 

@@ -175,7 +175,8 @@ class ImageGeneration(AdversarialTask):
             real = self._aug(batch, gen).detach().requires_grad_(True)
             logits = D(real)
             penalty = losses.r1_penalty(logits, real)
-            return penalty * (opt.r1_gamma / 2 * opt.r1_interval) + 0 * logits.sum(), {"r1": penalty.detach()}
+            # gamma/2 as in StyleGAN2; the engine multiplies a lazy phase's loss by its interval
+            return penalty * (opt.r1_gamma / 2) + 0 * logits.sum(), {"r1": penalty.detach()}
         if phase == "G":
             fake = G(self._z(n, gen, batch.device))
             self._fake = fake.detach()
@@ -219,7 +220,8 @@ class ImageGeneration(AdversarialTask):
             real = self._aug(x, gen).detach().requires_grad_(True)
             out = D(real) if ac else D(real, y)
             penalty = losses.r1_penalty(out[:, :1], real)
-            return penalty * (opt.r1_gamma / 2 * opt.r1_interval) + 0 * out.sum(), {"r1": penalty.detach()}
+            # gamma/2 as in StyleGAN2; the engine multiplies a lazy phase's loss by its interval
+            return penalty * (opt.r1_gamma / 2) + 0 * out.sum(), {"r1": penalty.detach()}
         if phase == "G":
             fy = self._y(n, gen, x.device)
             fake = G(self._z(n, gen, x.device), fy)
@@ -320,14 +322,14 @@ class SampleGrids(Callback):
         self.z = z.repeat(k, 1) if k else z
         self.y = torch.arange(k).repeat_interleave(self.cols) if k else None
 
-    def on_eval(self, trainer, step: int) -> None:
-        G = trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"]
+    def on_eval(self, state, step: int) -> None:
+        G = state.sampling_net("G")
         G = standing_stats(G, self.task.options.z_dim)
         with torch.no_grad():
-            z = self.z.to(trainer.device)
-            images = media.to_uint8(G(z) if self.y is None else G(z, self.y.to(trainer.device)))
+            z = self.z.to(state.device)
+            images = media.to_uint8(G(z) if self.y is None else G(z, self.y.to(state.device)))
         scale = max(1, 128 // self.task.options.size)
-        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+        media.save_image(state.run_dir / "samples" / f"step-{step:06d}.png",
                          media.upscale(media.grid(images, nrow=self.cols), min(scale, 2)))
 
 
@@ -347,23 +349,23 @@ class EvalMetrics(Callback):
         self.extractor = None
         self.real_cache = None
 
-    def on_eval(self, trainer, step: int) -> None:
+    def on_eval(self, state, step: int) -> None:
         from ..metrics.evaluate import SELECTION, evaluate, resolve_features
 
         opt = self.task.options
         if self.extractor is None:
-            self.extractor = resolve_features(opt.features, opt.weights, str(trainer.device))
-        G = standing_stats(trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"], opt.z_dim)
+            self.extractor = resolve_features(opt.features, opt.weights, str(state.device))
+        G = standing_stats(state.sampling_net("G"), opt.z_dim)
         meta = {"options": to_dict(opt), "step": step}
         if self.task.class_names:
             meta["classes"] = list(self.task.class_names)
-        model = ImageGenerator(G, meta, device=trainer.device)
+        model = ImageGenerator(G, meta, device=state.device)
         report = evaluate(model, self.task.data, self.names, n=opt.eval_n, features=self.extractor,
                           real_stats=self.real_cache, seed=0)
         self.real_cache = report.get("real_cache")
-        trainer.log_record({f"eval/{k}": v for k, v in report["scores"].items()})
+        state.log({f"eval/{k}": v for k, v in report["scores"].items()})
         key, lower = SELECTION[self.select]
-        trainer.consider_best(key, report["scores"][key], lower)
+        state.consider_best(key, report["scores"][key], lower)
 
 
 class LatentWalkAtEnd(Callback):
@@ -372,12 +374,12 @@ class LatentWalkAtEnd(Callback):
     def __init__(self, task: ImageGeneration):
         self.task = task
 
-    def on_end(self, trainer, status: str) -> None:
+    def on_end(self, state, status: str) -> None:
         if status == "failed":
             return
-        G = standing_stats(trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"],
+        G = standing_stats(state.sampling_net("G"),
                            self.task.options.z_dim)
-        write_walk(G, self.task.options, Path(trainer.run_dir) / "walk.gif", trainer.device)
+        write_walk(G, self.task.options, state.run_dir / "walk.gif", state.device)
 
 
 def write_walk(G: nn.Module, opt: ImageOptions, path: Path, device, seed: int = 0, walks: int = 16) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -230,10 +229,10 @@ class RestorationGrids(Callback):
             crops.append(im[y:y + opt.crop, x:x + opt.crop])
         self.x, self.y, self.mask = task.make_batch(crops, rng)
 
-    def on_eval(self, trainer, step: int) -> None:
-        G = trainer.raw["G"]
-        x, y = self.x.to(trainer.device), self.y.to(trainer.device)
-        mask = None if self.mask is None else self.mask.to(trainer.device)
+    def on_eval(self, state, step: int) -> None:
+        G = state.net("G")
+        x, y = self.x.to(state.device), self.y.to(state.device)
+        mask = None if self.mask is None else self.mask.to(state.device)
         with torch.no_grad():
             out = self.task.forward(G, x, mask).float().clamp(-1, 1)
         shown = x[:, :3]
@@ -242,7 +241,7 @@ class RestorationGrids(Callback):
         if shown.shape[2] != out.shape[2]:  # super-resolution: show the small input enlarged (nearest)
             shown = torch.nn.functional.interpolate(shown, size=out.shape[2:], mode="nearest")
         images = torch.stack([shown.float().cpu(), out.cpu(), y.float().cpu()], 1).reshape(-1, *out.shape[1:])
-        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+        media.save_image(state.run_dir / "samples" / f"step-{step:06d}.png",
                          media.grid(media.to_uint8(images), nrow=3))
 
 
@@ -252,13 +251,13 @@ class PixelModelAtSwitch(Callback):
     def __init__(self, task: Restoration):
         self.task = task
 
-    def on_step(self, trainer) -> None:
-        if self.task.options.pretrain_steps and trainer.step == self.task.options.pretrain_steps:
-            trainer.export(Path(trainer.run_dir) / PIXEL_MODEL_FILE)
+    def on_step(self, state) -> None:
+        if self.task.options.pretrain_steps and state.step == self.task.options.pretrain_steps:
+            state.export(state.run_dir / PIXEL_MODEL_FILE)
 
-    def on_end(self, trainer, status: str) -> None:
+    def on_end(self, state, status: str) -> None:
         if status != "failed" and not self.task.adversarial and self.task.options.pretrain_steps:
-            trainer.export(Path(trainer.run_dir) / PIXEL_MODEL_FILE)  # training ended inside the pixel phase
+            state.export(state.run_dir / PIXEL_MODEL_FILE)  # training ended inside the pixel phase
 
 
 class Restorer(ImageToImage):

@@ -427,37 +427,39 @@ class FidelitySelection(Callback):
         self.kinds = {c.name: ("numeric" if c.kind in NUMERIC else "discrete") for c in task.codec.schema.columns}
         self.leader: tuple[float, int] | None = None   # (fidelity, step) of the last gain of min_delta or more
 
-    def on_eval(self, trainer, step: int) -> None:
+    def on_eval(self, state, step: int) -> None:
         from ..metrics.tabular import fidelity
 
-        G = trainer.ema.shadow if trainer.ema is not None else copy.deepcopy(trainer.raw["G"]).eval()
+        G = state.sampling_net("G")
+        if G is state.net("G"):   # no EMA: sample from a copy in eval mode, not the network in training
+            G = copy.deepcopy(G).eval()
         model = self.task.predictor(G, step)
         synth = model.sample(len(self.task.reference), seed=0)
         score = fidelity(self.task.reference, synth, self.kinds)
-        trainer.log_record({f"eval/{k}": v for k, v in score.items()})
+        state.log({f"eval/{k}": v for k, v in score.items()})
         if self.task.options.select:
-            trainer.consider_best("eval/fidelity", score["score"], lower_is_better=False)
-        self._patience(trainer, step, score["score"])
+            state.consider_best("eval/fidelity", score["score"], lower_is_better=False)
+        self._patience(state, step, score["score"])
 
-    def _patience(self, trainer, step: int, value: float) -> None:
+    def _patience(self, state, step: int, value: float) -> None:
         opt = self.task.options
-        if self.leader is None and trainer.best and trainer.best.get("metric") == "eval/fidelity":
-            self.leader = (trainer.best["value"], trainer.best["step"])   # after a resume
+        if self.leader is None and state.best and state.best.get("metric") == "eval/fidelity":
+            self.leader = (state.best["value"], state.best["step"])   # after a resume
         if self.leader is None or value >= self.leader[0] + opt.min_delta:
             self.leader = (value, step)
-        evals = (step - self.leader[1]) // max(trainer.run.eval_every, 1)
+        evals = (step - self.leader[1]) // max(state.run.eval_every, 1)
         if opt.patience is not None and evals >= opt.patience:
             self.task._early_stop = (f"early stop: fidelity has not gained {opt.min_delta} in {evals} evaluations "
                                      f"(best {self.leader[0]:.4f} at step {self.leader[1]})")
 
-    def on_end(self, trainer, status: str) -> None:
+    def on_end(self, state, status: str) -> None:
         from .. import artifact
 
-        run_dir = Path(trainer.run_dir)
+        run_dir = state.run_dir
         best = run_dir / artifact.BEST_MODEL_FILE
         final = run_dir / artifact.MODEL_FILE
-        if status == "failed" or not self.task.options.select or not best.exists() or not trainer.best \
-                or trainer.best.get("step") == trainer.step:
+        if status == "failed" or not self.task.options.select or not best.exists() or not state.best \
+                or state.best.get("step") == state.step:
             return
         from ..fileio import atomic_path
 
@@ -465,7 +467,7 @@ class FidelitySelection(Callback):
         with atomic_path(final) as tmp:
             shutil.copyfile(best, tmp)
         log.info("model.safetensors is the best model (step %d, fidelity %.4f); the last is model-last.safetensors",
-                 trainer.best["step"], trainer.best["value"])
+                 state.best["step"], state.best["value"])
 
 
 # --------------------------------------------------------------------------------------- conditions

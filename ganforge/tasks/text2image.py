@@ -209,28 +209,28 @@ class CaptionGrids(Callback):
     def __init__(self, task: TextToImage):
         self.task = task
 
-    def _model(self, trainer):
-        G = trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"]
-        return self.task._model(G, trainer.raw["D"], trainer.device)
+    def _model(self, state):
+        G = state.sampling_net("G")
+        return self.task._model(G, state.net("D"), state.device)
 
-    def on_eval(self, trainer, step: int) -> None:
-        model = self._model(trainer)
+    def on_eval(self, state, step: int) -> None:
+        model = self._model(state)
         captions = self.task.examples[: self.task.options.sample_grid]
         rows = [model.sample(4, seed=0, text=c) for c in captions]
-        run = Path(trainer.run_dir)
+        run = state.run_dir
         scale = max(1, 64 // self.task.options.size)
         media.save_image(run / "samples" / f"step-{step:06d}.png",
                          media.upscale(media.grid(np.concatenate(rows), nrow=4), scale))
         from ..fileio import write_bytes
         write_bytes(run / "samples" / "captions.txt", "".join(c + "\n" for c in captions).encode())
 
-    def on_end(self, trainer, status: str) -> None:
+    def on_end(self, state, status: str) -> None:
         if status == "failed":
             return
-        self.on_eval(trainer, trainer.step)
+        self.on_eval(state, state.step)
         ex = self.task.examples
         if len(ex) >= 2:
-            self._model(trainer).interpolate(ex[0], ex[1], Path(trainer.run_dir) / "interpolation.gif")
+            self._model(state).interpolate(ex[0], ex[1], state.run_dir / "interpolation.gif")
 
 
 class TextToImageModel(Model):

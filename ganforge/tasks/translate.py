@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -288,19 +287,19 @@ class TranslationGrids(Callback):
         self.task = task
         self.x, self.y = task.grid_examples()
 
-    def on_eval(self, trainer, step: int) -> None:
-        G = trainer.raw["G"]
+    def on_eval(self, state, step: int) -> None:
+        G = state.net("G")
         was_training = G.training
         G.eval()
         with torch.no_grad():
-            x, y = self.x.to(trainer.device), self.y.to(trainer.device)
+            x, y = self.x.to(state.device), self.y.to(state.device)
             if self.task.options.unpaired:
                 fb, fa = G.ab(x), G.ba(y)
                 images = _interleave([x, fb, G.ba(fb), y, fa, G.ab(fa)], len(x))
             else:
                 images = _interleave([x, G(x).float(), y], len(x))
         G.train(was_training)
-        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+        media.save_image(state.run_dir / "samples" / f"step-{step:06d}.png",
                          media.grid(media.to_uint8(images), nrow=3))
 
 

@@ -164,23 +164,23 @@ class HeldOutPredictions(Callback):
     def __init__(self, task: VideoPrediction):
         self.task = task
 
-    def on_eval(self, trainer, step: int) -> None:
+    def on_eval(self, state, step: int) -> None:
         opt = self.task.options
-        G = trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"]
+        G = state.sampling_net("G")
         clips = self.task.held_clips[:256]
         meta = {"options": to_dict(opt), "nets": {"G": self.task.g_kwargs}}
-        model = VideoPredictor(G, meta, device=trainer.device)
+        model = VideoPredictor(G, meta, device=state.device)
         frames = clips.permute(0, 1, 3, 4, 2).numpy()
         pred = model.predict(frames[:, :opt.context], opt.predict, seed=0)
         scores = score_predictions(pred, frames[:, opt.context:opt.context + opt.predict])
-        trainer.log_record({"eval/psnr": float(np.mean(scores["psnr"])), "eval/ssim": float(np.mean(scores["ssim"]))})
+        state.log({"eval/psnr": float(np.mean(scores["psnr"])), "eval/ssim": float(np.mean(scores["ssim"]))})
         k = opt.sample_clips
         anim = comparison_frames(frames[:k, :opt.context], pred[:k], frames[:k, opt.context:opt.context + opt.predict])
-        media.save_animation(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.gif", anim, fps=4)
+        media.save_animation(state.run_dir / "samples" / f"step-{step:06d}.gif", anim, fps=4)
 
-    def on_end(self, trainer, status: str) -> None:
+    def on_end(self, state, status: str) -> None:
         if status != "failed":
-            self.on_eval(trainer, trainer.step)
+            self.on_eval(state, state.step)
 
 
 def _panel(frame: np.ndarray, colour: tuple[int, int, int], scale: int, border: int = 2) -> np.ndarray:

@@ -102,7 +102,8 @@ class VoxelGeneration(AdversarialTask):
             real = x.detach().requires_grad_(True)
             logits = D(real, labels)
             penalty = losses.r1_penalty(logits, real)
-            return penalty * (opt.r1_gamma / 2 * opt.r1_interval) + 0 * logits.sum(), {"r1": penalty.detach()}
+            # gamma/2 as in StyleGAN2; the engine multiplies a lazy phase's loss by its interval
+            return penalty * (opt.r1_gamma / 2) + 0 * logits.sum(), {"r1": penalty.detach()}
         raise ValueError(f"unknown phase {phase!r}")
 
     def data_description(self) -> dict[str, Any]:
@@ -144,17 +145,17 @@ class VoxelPreviews(Callback):
     def __init__(self, task: VoxelGeneration):
         self.task = task
 
-    def on_eval(self, trainer, step: int) -> None:
+    def on_eval(self, state, step: int) -> None:
         opt = self.task.options
-        G = _standing(trainer.ema.shadow if trainer.ema is not None else trainer.raw["G"], opt.z_dim,
+        G = _standing(state.sampling_net("G"), opt.z_dim,
                       len(self.task.class_names))
-        model = VoxelModel(G, {"options": to_dict(opt), "class_names": self.task.class_names}, device=trainer.device)
-        media.save_image(Path(trainer.run_dir) / "samples" / f"step-{step:06d}.png",
+        model = VoxelModel(G, {"options": to_dict(opt), "class_names": self.task.class_names}, device=state.device)
+        media.save_image(state.run_dir / "samples" / f"step-{step:06d}.png",
                          preview_grid(model.sample(opt.sample_grid, seed=0)))
 
-    def on_end(self, trainer, status: str) -> None:
+    def on_end(self, state, status: str) -> None:
         if status != "failed":
-            self.on_eval(trainer, trainer.step)
+            self.on_eval(state, state.step)
 
 
 # ------------------------------------------------------------------ rendering (NumPy ray casting)

@@ -131,8 +131,8 @@ class InterruptAt(Callback):
     def __init__(self, step: int):
         self.at = step
 
-    def on_step(self, trainer):
-        if trainer.step == self.at:
+    def on_step(self, state):
+        if state.step == self.at:
             raise KeyboardInterrupt
 
 
@@ -152,7 +152,7 @@ def test_time_budget_stops_training(tmp_path):
 
 
 class SleepEachStep(Callback):
-    def on_step(self, trainer):
+    def on_step(self, state):
         import time
         time.sleep(0.05)
 
@@ -173,3 +173,75 @@ def test_ema_trails_the_generator(tmp_path):
     assert not any(p.requires_grad for p in ema.parameters())
     diffs = [float((a.detach() - b).abs().max()) for a, b in zip(raw.parameters(), ema.parameters())]
     assert max(diffs) > 0  # averaged, not copied
+
+
+class SignalDuringLoss(Ring):
+    """Sends ``signum`` to this process from inside the D phase of step ``at`` (mid-step)."""
+
+    def __init__(self, at: int, signum: int, times: int = 1, **kw):
+        super().__init__(**kw)
+        self.at, self.signum, self.times, self.step_calls, self.g_calls = at, signum, times, 0, 0
+
+    def loss(self, phase, batch, nets, gen):
+        import os
+        if phase == "D":
+            if self.step_calls == self.at:
+                for _ in range(self.times):
+                    os.kill(os.getpid(), self.signum)
+            self.step_calls += 1
+        else:
+            self.g_calls += 1
+        return super().loss(phase, batch, nets, gen)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_training_at_the_next_step_boundary(tmp_path, signame):
+    import signal
+    task = SignalDuringLoss(5, getattr(signal, signame))
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    trainer = Trainer(task, run_config(tmp_path, steps=100, checkpoint_every=50), tmp_path,
+                      [MetricsLog(tmp_path / "metrics.jsonl")])
+    assert trainer.fit() == "interrupted"
+    assert trainer.step == 6 and task.g_calls == 6   # the step under way when the signal came was finished
+    assert checkpoint.latest(tmp_path / "checkpoints").name == "step-000000006.pt"
+    assert checkpoint.load(checkpoint.latest(tmp_path / "checkpoints"))["step"] == 6
+    assert (tmp_path / "model.safetensors").is_file()
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before   # handlers given back
+    resumed = Trainer(Ring(), run_config(tmp_path, steps=9), tmp_path, [MetricsLog(tmp_path / "metrics.jsonl")])
+    assert resumed.fit(resume=True) == "finished" and resumed.step == 9
+    assert [r["step"] for r in metrics(tmp_path / "metrics.jsonl")] == list(range(1, 10))
+
+
+def test_a_second_ctrl_c_raises_at_once(tmp_path):
+    import signal
+    task = SignalDuringLoss(3, signal.SIGINT, times=2)
+    trainer = Trainer(task, run_config(tmp_path, steps=100, checkpoint_every=50), tmp_path)
+    assert trainer.fit() == "interrupted"
+    assert trainer.step == 3 and task.g_calls == 3   # step 3 was abandoned half-way
+    assert checkpoint.latest(tmp_path / "checkpoints").name == "step-000000003.pt"
+
+
+def test_lazy_regularisation_scales_the_shared_optimizer_and_the_regulariser_loss(tmp_path):
+    from ganforge.engine.trainer import lazy_regularisation
+    from ganforge.engine import Phase
+
+    ratios, lazy = lazy_regularisation([Phase("G", "G", 5), Phase("D", "D"), Phase("D_reg", "D", 16)])
+    assert ratios == {"D": pytest.approx(16 / 17)} and lazy == {"D_reg"}   # G alone at interval 5: untouched
+
+    task = ConstantRegRing(r1_gamma=1.0)   # D every step, D_reg every 4th step (its loss: 1.5)
+    trainer = Trainer(task, run_config(tmp_path, steps=1, lr_d=2e-3, beta1=0.5, beta2=0.99), tmp_path,
+                      [MetricsLog(tmp_path / "metrics.jsonl")])
+    trainer.fit()
+    c = 4 / 5
+    d, g = trainer.opts["D"].param_groups[0], trainer.opts["G"].param_groups[0]
+    assert d["lr"] == pytest.approx(2e-3 * c)
+    assert d["betas"] == pytest.approx((0.5 ** c, 0.99 ** c))
+    assert g["lr"] == pytest.approx(1e-3) and g["betas"] == pytest.approx((0.5, 0.99))
+    # the minimised (and logged) D_reg loss is the task's loss times the interval
+    assert metrics(tmp_path / "metrics.jsonl")[0]["loss/D_reg"] == pytest.approx(4 * 1.5)
+
+
+class ConstantRegRing(RecordingRing):
+    def loss(self, phase, batch, nets, gen):
+        loss, scalars = super().loss(phase, batch, nets, gen)
+        return (loss * 0 + 1.5 if phase == "D_reg" else loss), scalars

@@ -54,7 +54,7 @@ class Ring(AdversarialTask):
         if phase == "D_reg":
             real = batch.detach().requires_grad_(True)
             logits = D(real)
-            return self.r1_gamma / 2 * 4 * losses.r1_penalty(logits, real) + 0 * logits.sum(), {}
+            return self.r1_gamma / 2 * losses.r1_penalty(logits, real) + 0 * logits.sum(), {}  # x4 by the engine
         return losses.g_loss(self.kind, D(G(z))), {}
 
     def export(self, nets, ema):
