@@ -1,32 +1,61 @@
-"""The Python API: ``train``, ``resume`` and ``load``. The CLI and the studio call these and nothing else."""
+"""The Python API: ``train``, ``resume``, ``load`` and ``resolve``. The CLI and the studio call these and nothing else.
+
+A run is resolved in one place (:func:`resolve`): RunConfig's defaults, then the task's ``run_defaults``,
+then a saved config (``config=``), then what the caller gave. ``ganforge.train(task, ...)``,
+``ganforge train TASK ...`` and a studio run with the same inputs therefore train the same model.
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from . import tasks
+from . import artifact, tasks
 from .config import RunConfig, from_dict, read_run_config, save_run_config, to_dict
-from .engine import Callback, Trainer
+from .engine import Callback, Trainer, seed_everything
 from .engine.callbacks import LossCurves, MetricsLog, ProgressBar, TensorBoard
 from .errors import ConfigError
-from .predict.base import Model, load
+from .predict.base import Model
 
 log = logging.getLogger("ganforge")
 
+DEFAULT_STEPS = 2000  # when neither steps nor minutes is given and the task names no default
 
-def split_options(task: str, kwargs: dict[str, Any]) -> tuple[RunConfig, Any]:
-    """Sort keyword arguments into the engine's RunConfig and the task's options, by field name."""
-    options_cls = tasks.get(task).Options
-    run_fields = {f.name for f in dataclasses.fields(RunConfig)}
-    task_fields = {f.name for f in dataclasses.fields(options_cls)}
-    unknown = sorted(set(kwargs) - run_fields - task_fields)
+
+def run_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(RunConfig))
+
+
+def resolve(task: str, kwargs: dict[str, Any], config: str | Path | dict | None = None) -> tuple[RunConfig, Any]:
+    """The run settings and task options for ``task`` from keyword arguments (fields of RunConfig and of
+    the task's Options, sorted by name). ``config``: a run's config.json (or its dict) to start from."""
+    cls = tasks.get(task)
+    run_names = {f.name for f in run_fields()}
+    task_names = {f.name for f in dataclasses.fields(cls.Options)}
+    unknown = sorted(set(kwargs) - run_names - task_names)
     if unknown:
         raise ConfigError(f"unknown option {unknown[0]!r} for task {task!r}")
-    run = from_dict(RunConfig, {k: v for k, v in kwargs.items() if k in run_fields}, "run")
-    options = from_dict(options_cls, {k: v for k, v in kwargs.items() if k in task_fields}, "options")
-    return run, options
+    run: dict[str, Any] = dict(cls.run_defaults)
+    options: dict[str, Any] = {}
+    if config is not None:
+        saved = config if isinstance(config, dict) else read_run_config(config)
+        if saved.get("task", task) != task:
+            raise ConfigError(f"{config}: a config of task {saved['task']!r}, not {task!r}")
+        run.update(saved.get("run", {}))
+        options.update(saved.get("options", {}))
+    given_run = {k: v for k, v in kwargs.items() if k in run_names}
+    run.update(given_run)
+    options.update({k: v for k, v in kwargs.items() if k in task_names})
+    if "minutes" in given_run and given_run["minutes"] is not None and "steps" not in given_run:
+        run["steps"] = None  # a time budget alone: the default step count must not cut it short
+    elif run.get("steps") is None and run.get("minutes") is None:
+        run["steps"] = DEFAULT_STEPS
+    run_cfg = from_dict(RunConfig, run, "run")
+    return run_cfg, from_dict(cls.Options, options, "options")
 
 
 def _callbacks(run_dir: Path, progress: bool, extra: list[Callback] | None) -> list[Callback]:
@@ -40,34 +69,64 @@ def _callbacks(run_dir: Path, progress: bool, extra: list[Callback] | None) -> l
 
 
 def _build_task(task: str, run: RunConfig, options: Any, data_progress: Callable | None = None):
+    seed_everything(run.seed)  # identical initial weights on every process and every run
     return tasks.get(task)(options, seed=run.seed, progress=data_progress)
 
 
-def train(task: str = "image", *, out: str | Path = "runs/run", overwrite: bool = False, progress: bool = True,
-          callbacks: list[Callback] | None = None, dry_run: bool = False, **kwargs: Any) -> Model | dict:
-    """Train a GAN for ``task`` and return the trained model (EMA generator).
+def _under_launcher() -> bool:
+    return "WORLD_SIZE" in os.environ
+
+
+def train(task: str = "image", *, out: str | Path | None = None, config: str | Path | dict | None = None,
+          overwrite: bool = False, progress: bool = True, callbacks: list[Callback] | None = None,
+          dry_run: bool = False, **kwargs: Any) -> Model | dict:
+    """Train a GAN for ``task`` and return the trained model.
 
     Keyword arguments are the fields of :class:`ganforge.config.RunConfig` (steps, minutes, batch,
-    precision, ...) and of the task's options (for "image": data, size, arch, loss, ...).
-    With ``dry_run`` the config and data are validated and the resolved config is returned.
+    precision, devices, ...) and of the task's options (for "image": data, size, arch, loss, ...).
+    ``config`` starts from a run's config.json (keywords override it). With ``dry_run`` the config and
+    data are validated and the resolved config is returned. ``devices=N`` trains in N processes.
     """
-    run, options = split_options(task, dict(kwargs, out=str(out)))
+    if out is not None:
+        kwargs["out"] = str(out)
+    run, options = resolve(task, kwargs, config)
     run.validate()
     run_dir = Path(run.out)
     if not dry_run and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()) \
-            and not overwrite:
+            and not overwrite and not _under_launcher():
         raise ConfigError(f"{run_dir} already holds a run: continue it with 'ganforge resume {run_dir}', "
                           "or choose another --out")
+    if run.devices > 1 and not _under_launcher() and not dry_run:
+        return _launch(task, run, options, overwrite)
     job = _build_task(task, run, options)
-    config = {"task": task, "run": to_dict(run), "options": to_dict(job.options)}
+    resolved = {"task": task, "run": to_dict(run), "options": to_dict(job.options)}
     if dry_run:
-        return dict(config, data=job.data_description())
+        return dict(resolved, data=job.data_description())
+    if overwrite and run_dir.exists() and int(os.environ.get("RANK", "0")) == 0:
+        _clear_run(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_run_config(run_dir / "config.json", task, run, options)
+    trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=resolved)
+    trainer.fit()
+    return load(run_dir)
+
+
+def _launch(task: str, run: RunConfig, options: Any, overwrite: bool) -> Model:
+    """Train in ``run.devices`` processes on this machine: torchrun runs ``ganforge train --config``."""
+    run_dir = Path(run.out)
+    if not isinstance(getattr(options, "data", ""), (str, type(None))):
+        raise ConfigError("devices > 1 needs data given as a path or source string (each process reads it)")
     if overwrite and run_dir.exists():
         _clear_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_run_config(run_dir / "config.json", task, run, job.options)
-    trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=config)
-    trainer.fit()
+    save_run_config(run_dir / "config.json", task, run, options)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={run.devices}",
+           "-m", "ganforge", "train", task, "--config", str(run_dir / "config.json"), "--quiet"]
+    log.info("training in %d processes: %s", run.devices, " ".join(cmd))
+    result = subprocess.run(cmd)
+    if result.returncode != 0:
+        raise ConfigError(f"{run_dir}: the {run.devices}-process run failed (exit {result.returncode}); "
+                          "its log is above")
     return load(run_dir)
 
 
@@ -97,6 +156,13 @@ def resume(run_dir: str | Path, *, steps: int | None = None, minutes: float | No
     return load(run_dir)
 
 
+def load(path: str | Path, device: str = "cpu") -> Model:
+    """Load a model file or run folder; the task written in the file picks the predictor class."""
+    file = artifact.resolve(path)
+    tensors, meta = artifact.load(file)
+    return tasks.get(meta["task"]).Predictor.from_tensors(tensors, meta, file, device)
+
+
 def _clear_run(run_dir: Path) -> None:
     import shutil
 
@@ -107,4 +173,4 @@ def _clear_run(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
-__all__ = ["train", "resume", "load", "split_options"]
+__all__ = ["train", "resume", "load", "resolve"]

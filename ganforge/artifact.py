@@ -1,8 +1,8 @@
 """The model file: safetensors weights plus JSON metadata, self-describing and safe to load.
 
-Metadata (stored under the safetensors header key ``ganforge``) holds the task name, ganforge
-version, the resolved config, what the model was trained on (with a fingerprint), the last
-metrics and the step count. Loading needs no flags and never unpickles anything.
+Metadata (stored under the safetensors header key ``ganforge``) holds the file format, the task name,
+ganforge version, each network's spec (``{"class": ..., **kwargs}``), the resolved config, what the
+model was trained on (with a fingerprint), the last metrics and the step count. Loading needs no flags and never unpickles anything.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .fileio import atomic_path
 MODEL_FILE = "model.safetensors"
 BEST_MODEL_FILE = "model-best.safetensors"  # written when training evaluates metrics
 META_KEY = "ganforge"
+FORMAT = 2  # 2: each network stored as {"class": ..., **kwargs} under meta["nets"]; 1 (0.1.0): kwargs only
 
 
 def resolve(path: str | Path) -> Path:
@@ -36,6 +37,8 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any
     from safetensors.torch import save_file
 
     path = Path(path)
+    meta = dict(meta)
+    meta.setdefault("format", FORMAT)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})

@@ -19,46 +19,109 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 
+def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
+           aliases: tuple[str, ...] = (), default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with its help text (and choices, old flag names) as metadata.
+
+    The one source the CLI flags, the Python API's docs and the studio's form are derived from.
+    ``aliases`` are earlier flag names kept working for one release, e.g. ``("--task",)``.
+    """
+    meta = {"help": help}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if aliases:
+        meta["aliases"] = tuple(aliases)
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def help_of(f: dataclasses.Field) -> str:
+    return f.metadata.get("help", "")
+
+
+def type_name(hint: Any) -> tuple[str, bool]:
+    """("int" | "float" | "bool" | "str" | "list" | "any", optional?) of a field's type hint."""
+    optional = False
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0] if len(args) == 1 else Any
+        origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        return "list", optional
+    for t, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str")):
+        if hint is t:
+            return name, optional
+    return "any", optional
+
+
+def describe_fields(cls: type, defaults: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Each field of a config dataclass as plain data: name, type, optional, default, help, choices, aliases.
+
+    The CLI's flags and the studio's form are both made from this. ``defaults`` override the dataclass
+    defaults (a task's ``run_defaults``).
+    """
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        kind, optional = type_name(hints.get(f.name, Any))
+        if defaults and f.name in defaults:
+            default = defaults[f.name]
+        elif f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        if not isinstance(default, (int, float, str, bool, list, type(None))):
+            default = None
+        out.append({"name": f.name, "type": kind, "optional": optional, "default": default,
+                    "help": help_of(f), "choices": list(f.metadata.get("choices", ())) or None,
+                    "aliases": list(f.metadata.get("aliases", ()))})
+    return out
+
+
 @dataclass
 class RunConfig:
     """Engine settings shared by every task."""
 
-    out: str = "runs/run"
-    steps: int | None = None          # stop after this many steps ...
-    minutes: float | None = None      # ... or after this much training time (whichever comes first)
-    budget_clock: str = "wall"        # what "minutes" counts: wall time, or "cpu" time of the process (all threads)
-    batch: int = 64                   # per process
-    seed: int = 0
-    precision: str = "auto"           # auto | bf16 | fp32 | fp16 (CUDA only)
-    device: str = "auto"              # auto | cpu | cuda
-    devices: int = 1                  # processes on this node (torchrun/SLURM set this for you)
-    num_nodes: int = 1
-    threads: int | None = None        # torch CPU threads per process; None = torch's default
-    compile: bool = False             # torch.compile the networks (slow start, faster steps)
-    channels_last: bool = False
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.99
-    ema_kimg: float = 10.0            # EMA half-life of the generator, in thousands of images
-    ema_rampup: float | None = 0.05   # EMA half-life is at most this fraction of images seen
-    log_every: int = 10
-    eval_every: int = 500             # sample grids (and metrics, when configured)
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
+    out: str = option("runs/run", "Run folder to create.")
+    steps: int | None = option(None, "Training steps (the task's default when neither steps nor minutes is given).")
+    minutes: float | None = option(None, "Train for this many minutes (whichever of steps and minutes ends first).")
+    budget_clock: str = option("wall", "What minutes count: wall time, or the process's CPU time (fair budgets on "
+                               "a shared machine).", choices=("wall", "cpu"))
+    batch: int = option(64, "Batch size per process.")
+    seed: int = option(0, "Seed of the initial weights and of every random draw.")
+    precision: str = option("auto", "auto (bf16 where the hardware makes it fast), bf16, fp32 or fp16 (CUDA).",
+                            choices=("auto", "bf16", "fp32", "fp16"))
+    device: str = option("auto", "auto, cpu or cuda.", choices=("auto", "cpu", "cuda"))
+    devices: int = option(1, "Processes on this machine, data-parallel (started through torchrun).")
+    threads: int | None = option(None, "torch CPU threads per process (1 is often fastest on a busy machine).")
+    compile: bool = option(False, "torch.compile the networks (slow start, faster steps).")
+    channels_last: bool = option(False, "channels_last memory layout (measure: it can be slower on CPU).")
+    lr_g: float = option(2e-4, "Generator learning rate.")
+    lr_d: float = option(2e-4, "Discriminator learning rate.")
+    beta1: float = option(0.0, "Adam beta1.")
+    beta2: float = option(0.99, "Adam beta2.")
+    ema_kimg: float = option(10.0, "EMA half-life of the generator, in thousands of images.")
+    ema_rampup: float | None = option(0.05, "EMA half-life is at most this fraction of the images seen.")
+    log_every: int = option(10, "Log losses every N steps.")
+    eval_every: int = option(500, "Write sample grids (and metrics, when configured) every N steps.")
+    checkpoint_every: int = option(500, "Write a checkpoint every N steps.")
+    keep_checkpoints: int = option(2, "Checkpoints kept on disk.")
 
     def validate(self) -> None:
         if self.steps is None and self.minutes is None:
             raise ConfigError("give a training length: steps or minutes")
         _positive(self, "steps", allow_none=True)
         _positive(self, "minutes", allow_none=True)
-        for name in ("batch", "devices", "num_nodes", "log_every", "eval_every", "checkpoint_every",
+        for name in ("batch", "devices", "log_every", "eval_every", "checkpoint_every",
                      "keep_checkpoints"):
             _positive(self, name)
         _positive(self, "threads", allow_none=True)
-        _choice(self, "precision", ("auto", "bf16", "fp32", "fp16"))
-        _choice(self, "device", ("auto", "cpu", "cuda"))
-        _choice(self, "budget_clock", ("wall", "cpu"))
+        check_choices(self)
         for name in ("lr_g", "lr_d", "ema_kimg"):
             _positive(self, name)
         for name in ("beta1", "beta2"):
@@ -74,10 +137,13 @@ def _positive(obj: Any, name: str, allow_none: bool = False) -> None:
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
 
 
-def _choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(obj, name)
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+def check_choices(cfg: Any) -> None:
+    """Every field declared with ``choices`` holds one of them (None passes for optional fields)."""
+    for f in dataclasses.fields(cfg):
+        choices = f.metadata.get("choices")
+        value = getattr(cfg, f.name)
+        if choices and value is not None and value not in choices:
+            raise ConfigError(f"{f.name} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -148,4 +214,4 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["RunConfig", "to_dict", "from_dict", "save_run_config", "read_run_config", "field"]
+__all__ = ["RunConfig", "option", "help_of", "describe_fields", "type_name", "check_choices", "to_dict", "from_dict", "save_run_config", "read_run_config", "field"]

@@ -1,6 +1,7 @@
 """The generic adversarial engine: knows nothing about images, tables or any data type."""
 from .callbacks import Callback
 from .task import AdversarialTask, Phase
+from .runtime import seed_everything
 from .trainer import Trainer, step_generator
 
-__all__ = ["AdversarialTask", "Callback", "Phase", "Trainer", "step_generator"]
+__all__ = ["AdversarialTask", "Callback", "Phase", "Trainer", "seed_everything", "step_generator"]

@@ -37,6 +37,18 @@ def cpu_has_fast_bf16() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
+def seed_everything(seed: int) -> None:
+    """Seed torch, NumPy's global generator and ``random``: a task built next gets the same initial
+    weights in every process and every run with this seed."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

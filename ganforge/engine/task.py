@@ -36,6 +36,12 @@ class AdversarialTask(ABC):
     phases: list[Phase]
     #: module whose EMA is kept (used for sampling and export), or None
     ema_module: str | None = "G"
+    #: run settings this task trains best with, over RunConfig's defaults (steps, batch, Adam betas,
+    #: eval_every ...): the CLI, the Python API and the studio all resolve a run through them
+    run_defaults: dict[str, Any] = {}
+    #: the task's options dataclass and its predictor class (set by the task module)
+    Options: type
+    Predictor: type
     #: what kind of data set the task trains on ("images", "pairs", "table", "series"), or None when any
     #: data source string will do; front doors (the studio) use it to offer matching data sets
     data_kind: str | None = None

@@ -1,7 +1,9 @@
 """Network architectures, built from keyword arguments so a JSON config describes them fully.
 
-``build(kind, arch, **kwargs)`` returns a generator (``kind="G"``) or discriminator (``kind="D"``).
-Architectures register themselves with :func:`register`; nothing else needs to change to add one.
+Every network class is registered once (``@register``, :mod:`.registry`) and rebuilt from the
+``{"class": ..., **kwargs}`` spec a model file stores. For the image task, ``build(kind, arch, **kwargs)``
+returns a generator (``kind="G"``) or discriminator (``kind="D"``) of a named architecture; architectures
+add themselves with :func:`register_arch`.
 """
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from typing import Callable
 
 import torch.nn as nn
 
+from .registry import build as build_net, export, load, register, spec
+
 _ARCHS: dict[str, dict[str, Callable[..., nn.Module]]] = {}
 
 
-def register(name: str, generator: Callable[..., nn.Module], discriminator: Callable[..., nn.Module]) -> None:
+def register_arch(name: str, generator: Callable[..., nn.Module], discriminator: Callable[..., nn.Module]) -> None:
     _ARCHS[name] = {"G": generator, "D": discriminator}
 
 
@@ -30,3 +34,6 @@ def build(kind: str, arch: str, **kwargs) -> nn.Module:
 
 def _load_builtin() -> None:
     from . import dcgan, resnet  # noqa: F401  (they register on import)
+
+
+__all__ = ["archs", "build", "build_net", "export", "load", "register", "register_arch", "spec"]

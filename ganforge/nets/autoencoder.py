@@ -12,8 +12,10 @@ import torch
 import torch.nn as nn
 
 from .dcgan import init_weights, widths
+from .registry import register
 
 
+@register
 class ConvEncoder(nn.Module):
     def __init__(self, size: int = 32, channels: int = 1, width: int = 32, z_dim: int = 100, norm: bool = True):
         super().__init__()
@@ -32,6 +34,7 @@ class ConvEncoder(nn.Module):
         return self.head(self.features(x)).flatten(1)
 
 
+@register
 class ConvDecoder(nn.Module):
     def __init__(self, size: int = 32, channels: int = 1, width: int = 32, z_dim: int = 100):
         super().__init__()
@@ -48,6 +51,7 @@ class ConvDecoder(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
+@register
 class GanomalyGenerator(nn.Module):
     """x -> z = E1(x) -> x_hat = Dec(z) -> z_hat = E2(x_hat); ``forward`` returns (x_hat, z, z_hat).
 
@@ -68,6 +72,7 @@ class GanomalyGenerator(nn.Module):
         return x_hat, z, z_hat
 
 
+@register
 class FeatureDiscriminator(nn.Module):
     """Real/fake logit plus the 4x4 feature map before the head; no batch norm (per-sample critic)."""
 
@@ -80,6 +85,7 @@ class FeatureDiscriminator(nn.Module):
         return self.body.head(f).flatten(1), f
 
 
+@register
 class PatchDiscriminator(nn.Module):
     """Any input side >= 8: three stride-2 convolutions, a 3x3 convolution to one map, averaged to a logit."""
 
@@ -96,6 +102,7 @@ class PatchDiscriminator(nn.Module):
         return self.net(x).mean((2, 3))
 
 
+@register
 class UNetPurifier(nn.Module):
     """Two stride-2 downsamplings, two upsamplings with skip connections, output = x + residual clipped to
     [-1, 1]. Small on purpose: it must run before every classification. ``extra_inputs`` channels (e.g. a
@@ -123,6 +130,7 @@ class UNetPurifier(nn.Module):
         return torch.clamp(x[:, :self.channels] + self.out(torch.cat([u1, h1], 1)), -1.0, 1.0)
 
 
+@register
 class ColourBlendNet(nn.Module):
     """The blending network of the GP-GAN class blender, at low resolution: from the composite (``channels``)
     and its mask (one more channel, in [-1, 1]) an encoder predicts a per-channel gain and offset that

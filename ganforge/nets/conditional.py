@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from .registry import register
 
 
+@register
 class CondBatchNorm2d(nn.Module):
     """Batch norm without its own affine part; per-class scale (init 1) and shift (init 0)."""
 

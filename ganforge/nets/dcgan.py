@@ -6,7 +6,8 @@ import math
 import torch
 import torch.nn as nn
 
-from . import register
+from . import register_arch
+from .registry import register
 from .conditional import CondBatchNorm2d, need_labels
 
 
@@ -24,6 +25,7 @@ def widths(size: int, width: int, max_width: int = 512) -> list[int]:
     return [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]
 
 
+@register
 class DCGANGenerator(nn.Module):
     """With ``num_classes`` > 0 every batch norm is class-conditional and ``forward(z, y)`` needs labels."""
 
@@ -52,6 +54,7 @@ class DCGANGenerator(nn.Module):
         return h
 
 
+@register
 class DCGANDiscriminator(nn.Module):
     """No batch norm: per-sample gradient penalties (R1, GP) need a per-sample critic.
 
@@ -103,4 +106,4 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-register("dcgan", DCGANGenerator, DCGANDiscriminator)
+register_arch("dcgan", DCGANGenerator, DCGANDiscriminator)

@@ -5,8 +5,10 @@ import torch
 import torch.nn as nn
 
 from .dcgan import widths
+from .registry import register
 
 
+@register
 class Encoder(nn.Module):
     """Strided convolutions (DCGAN discriminator body, with batch norm) then linear heads."""
 

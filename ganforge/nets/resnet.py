@@ -6,11 +6,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from . import register
+from . import register_arch
+from .registry import register
 from .conditional import CondBatchNorm2d, need_labels
 from .dcgan import widths
 
 
+@register
 class UpBlock(nn.Module):
     def __init__(self, cin: int, cout: int, num_classes: int = 0):
         super().__init__()
@@ -30,6 +32,7 @@ class UpBlock(nn.Module):
         return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+@register
 class DownBlock(nn.Module):
     def __init__(self, cin: int, cout: int, first: bool = False):
         super().__init__()
@@ -45,6 +48,7 @@ class DownBlock(nn.Module):
         return h + s
 
 
+@register
 class ResNetGenerator(nn.Module):
     """With ``num_classes`` > 0 the blocks' batch norms are class-conditional; ``forward(z, y)``."""
 
@@ -72,6 +76,7 @@ class ResNetGenerator(nn.Module):
         return self.out(h)
 
 
+@register
 class ResNetDiscriminator(nn.Module):
     """Conditioning as in :class:`ganforge.nets.dcgan.DCGANDiscriminator` (projection or AC-GAN head)."""
 
@@ -104,6 +109,7 @@ class ResNetDiscriminator(nn.Module):
         return out + (self.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)
 
 
+@register
 class DownBlockNoPool(nn.Module):
     """Residual block at 4x4 without pooling, as in SNGAN's last discriminator stage."""
 
@@ -117,4 +123,4 @@ class DownBlockNoPool(nn.Module):
         return self.conv2(F.relu(self.conv1(F.relu(x)))) + self.skip(x)
 
 
-register("resnet", ResNetGenerator, ResNetDiscriminator)
+register_arch("resnet", ResNetGenerator, ResNetDiscriminator)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from .registry import register
 
 
+@register
 class SeriesGenerator(nn.Module):
     """Per-step noise (+ label) -> series. ``global_dim`` > 0 adds a per-series latent that sets the GRU's
     initial state, so properties that hold for a whole series (frequency, level) need not be rebuilt from
@@ -31,6 +33,7 @@ class SeriesGenerator(nn.Module):
         return torch.tanh(self.out(h))
 
 
+@register
 class SeriesDiscriminator(nn.Module):
     """Judges every step with a GRU (both directions when ``bidirectional``, so that each step's verdict
     sees the whole series) and averages the per-step logits over the valid steps."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from .registry import register
 
 
+@register
 class _Residual(nn.Module):
     """``h -> [h, relu(bn(fc(h)))]``: each block adds features and keeps the ones before it."""
 
@@ -20,6 +22,7 @@ class _Residual(nn.Module):
         return torch.cat([torch.relu(self.bn(self.fc(x))), x], dim=1)
 
 
+@register
 class TableGenerator(nn.Module):
     """(noise ++ conditional vector) -> raw outputs; the task applies tanh / Gumbel-softmax per span."""
 
@@ -36,6 +39,7 @@ class TableGenerator(nn.Module):
         return self.out(self.blocks(x))
 
 
+@register
 class TableCritic(nn.Module):
     """WGAN critic on ``pac`` rows at once (PacGAN, Lin et al. 2018): input [B / pac, pac * row_dim]."""
 

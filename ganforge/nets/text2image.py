@@ -7,10 +7,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
+from .registry import register
 
 PAD, UNK = 0, 1
 
 
+@register
 class TextEncoder(nn.Module):
     """Token ids (B, L) with 0 = padding -> sentence embeddings (B, dim): a bidirectional GRU, mean-pooled."""
 
@@ -25,6 +27,7 @@ class TextEncoder(nn.Module):
         return (h * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
+@register
 class FusionBlock(nn.Module):
     """Upsample, conv, norm, then scale and shift from the sentence (twice), with a shortcut."""
 
@@ -48,6 +51,7 @@ class FusionBlock(nn.Module):
         return h + self.skip(x)
 
 
+@register
 class TextToImageGenerator(nn.Module):
     def __init__(self, z_dim: int = 64, text_dim: int = 64, width: int = 32, size: int = 32, channels: int = 3):
         super().__init__()
@@ -67,6 +71,7 @@ class TextToImageGenerator(nn.Module):
         return torch.tanh(self.out(F.leaky_relu(x, 0.2)))
 
 
+@register
 class TextToImageDiscriminator(nn.Module):
     """Image features down to 4x4, joined with the sentence (tiled) for a matching-aware logit.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from .registry import register
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
@@ -28,6 +29,7 @@ def default_depth(crop: int) -> int:
     return max(depth, 1)
 
 
+@register
 class UNet(nn.Module):
     """pix2pix's U-Net: ``depth`` stride-2 4x4 convolutions down, transposed convolutions up, skips.
 
@@ -82,6 +84,7 @@ class UNet(nn.Module):
         return torch.tanh(h)
 
 
+@register
 class PatchDiscriminator(nn.Module):
     """PatchGAN: a grid of real/fake logits, each seeing a ~70x70 patch (``layers=3``)."""
 
@@ -101,6 +104,7 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
+@register
 class SRResNet(nn.Module):
     """SRGAN-class super-resolution generator: residual blocks at low resolution, pixel-shuffle upsampling.
 
@@ -136,6 +140,7 @@ class SRResNet(nn.Module):
         return base + self.tail(self.up(h))
 
 
+@register
 class _ResBlock(nn.Module):
     def __init__(self, width: int):
         super().__init__()

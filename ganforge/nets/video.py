@@ -4,8 +4,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from torch.nn.utils import spectral_norm
+from .registry import register
 
 
+@register
 class ConvGRUCell(nn.Module):
     def __init__(self, in_ch: int, hidden: int, k: int = 3):
         super().__init__()
@@ -19,6 +21,7 @@ class ConvGRUCell(nn.Module):
         return (1 - u) * h + u * c
 
 
+@register
 class VideoPredictorNet(nn.Module):
     """Frames (B, k, C, H, W) in [-1, 1] -> the next ``n`` frames (B, n, C, H, W).
 
@@ -65,6 +68,7 @@ class VideoPredictorNet(nn.Module):
         return torch.stack(out, 1)
 
 
+@register
 class VideoCritic(nn.Module):
     """Whole clips (B, T, C, H, W) -> one logit per clip, from 3-D convolutions over time and space."""
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from torch.nn.utils import spectral_norm
+from .registry import register
 
 
+@register
 class VoxelGenerator(nn.Module):
     def __init__(self, z_dim: int = 64, width: int = 16, resolution: int = 32, classes: int = 0):
         super().__init__()
@@ -33,6 +35,7 @@ class VoxelGenerator(nn.Module):
         return self.net(self.fc(z).view(-1, self.c0, 4, 4, 4))[:, 0]
 
 
+@register
 class VoxelDiscriminator(nn.Module):
     def __init__(self, width: int = 16, resolution: int = 32, classes: int = 0):
         super().__init__()

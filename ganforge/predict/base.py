@@ -1,21 +1,97 @@
-"""Trained models as people use them: loaded from a model file, no training machinery attached."""
+"""Trained models as people use them: one contract, loaded from a model file with no training machinery.
+
+Every predictor answers the same calls, so the front doors (CLI, studio, Python) never ask what task a
+model came from:
+
+- ``sample(n, *, seed=0, condition=None)``: new data. ``condition`` is the model's kind of condition (a
+  class name, a ``where`` string of table conditions, a caption, a series label); ``conditions()`` lists
+  the choices where there is a fixed set. ``write_samples(result, path)`` writes a result to a file whose
+  suffix picks the format (``sample_suffixes``; the first is the preferred one).
+- ``apply(x, **options)`` / ``apply_path(input, output, progress=None, **options)``: map inputs to outputs
+  (image-to-image, video prediction); ``apply_options`` names the options ``apply`` accepts.
+- ``walk(path, *, seed=0, **options)``: an animation through the latent space.
+- verbs: task-specific actions, methods marked with :func:`verb`, whose typed keyword parameters are the
+  flags of ``ganforge VERB`` and the fields of the studio's form.
+
+``.options`` is always the task's options dataclass; ``.nets`` the networks by name. Loading is generic:
+format 2 files store each network as ``{"class": ..., **kwargs}`` (:mod:`ganforge.nets.registry`); a
+predictor maps format 1 files (ganforge 0.1.0) to such specs in :meth:`Model.format1_nets`.
+"""
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ClassVar
 
+import numpy as np
 import torch
+import torch.nn as nn
 
-from .. import artifact
+from ..errors import ConfigError
+
+
+def verb(name: str | None = None, *, help: str | dict[str, str] | None = None, model: str = "required",
+         model_flag: str = "--model") -> Callable:
+    """Mark a predictor method as a verb (a command ``ganforge NAME`` and a studio action).
+
+    Its parameters after ``self`` must have type hints (str, int, float, bool, Path, or Optional of one);
+    parameters without a default are positional in the CLI. ``help`` maps parameter names to help texts
+    (the method's docstring is the command's help). ``model="optional"``: the verb also runs without a
+    model (``self`` is then None) and the model is given with ``model_flag``.
+    """
+    def deco(fn: Callable) -> Callable:
+        fn.__ganforge_verb__ = {"name": name or fn.__name__.replace("_", "-"), "help": help or {},
+                                "model": model, "model_flag": model_flag}
+        return fn
+    return deco
+
+
+class NotSupported(ConfigError):
+    """The model cannot do what was asked (a sample from a translator, apply on a table model)."""
 
 
 class Model:
-    """Base of every predictor: the model file's metadata plus the device it runs on."""
+    """Base of every predictor: networks, options, the model file's metadata and the device it runs on."""
 
-    def __init__(self, meta: dict[str, Any], path: Path | None = None, device: str = "cpu"):
+    #: the task's options dataclass (set when the task registers)
+    Options: ClassVar[type | None] = None
+    #: suffixes ``write_samples`` accepts, preferred first
+    sample_suffixes: ClassVar[tuple[str, ...]] = (".png",)
+    #: what ``condition`` means for this model, for help texts ("" when it takes none)
+    condition_help: ClassVar[str] = ""
+    #: options ``apply`` / ``apply_path`` accept besides the input
+    apply_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path: Path | None = None,
+                 device: str = "cpu"):
         self.meta = meta
-        self.path = path
+        self.path = Path(path) if path is not None else None
         self.device = torch.device(device)
+        self.nets = {k: v.to(self.device).eval() for k, v in nets.items()}
+        self.options = self._options(meta)
+
+    @classmethod
+    def _options(cls, meta: dict[str, Any]) -> Any:
+        if cls.Options is None:
+            return meta.get("options")
+        from ..config import from_dict
+        known = {f.name for f in dataclasses.fields(cls.Options)}
+        return from_dict(cls.Options, {k: v for k, v in meta.get("options", {}).items() if k in known}, "options")
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path | None = None,
+                     device: str = "cpu") -> "Model":
+        from ..nets import registry
+
+        specs = meta["nets"] if meta.get("format", 1) >= 2 else cls.format1_nets(meta, tensors)
+        return cls(registry.load(tensors, specs), meta, path, device)
+
+    @classmethod
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        """Network specs of a format 1 file (kwargs without the class); each predictor maps its own."""
+        raise ConfigError(f"{cls.__name__}: model files of format 1 are not supported")
 
     @property
     def task(self) -> str:
@@ -24,19 +100,80 @@ class Model:
     def info(self) -> dict[str, Any]:
         return dict(self.meta, path=str(self.path) if self.path else None)
 
+    def sampling_net(self) -> nn.Module:
+        """The network that makes outputs (the EMA generator where training kept one: it is stored as G)."""
+        return self.nets["G"]
+
+    # ----------------------------------------------------------------- the contract
+    def sample(self, n: int, *, seed: int = 0, condition: Any = None) -> Any:
+        raise NotSupported(f"a {self.task!r} model does not make samples" + self._instead("sample"))
+
+    def conditions(self) -> list[str] | None:
+        """The fixed set of conditions ``sample`` takes (class names, labels), or None."""
+        return None
+
+    def write_samples(self, result: Any, path: str | Path, *, nrow: int | None = None) -> list[Path]:
+        """Write ``sample``'s result to ``path`` (a grid image for images); return the written files."""
+        from ..imaging import media
+
+        path = Path(path)
+        self._check_suffix(path)
+        return [media.save_image(path, media.grid(np.asarray(result), nrow=nrow))]
+
+    def write_each(self, result: Any, folder: str | Path, *, prefix: str = "") -> list[Path]:
+        """Write every sample to its own file under ``folder``."""
+        from ..imaging import media
+
+        return [media.save_image(Path(folder) / f"{prefix}{i:05d}.png", im) for i, im in enumerate(np.asarray(result))]
+
+    def preview(self, result: Any, path: str | Path) -> list[Path]:
+        """A picture (and data files) of a sample result for the studio; images: an enlarged grid."""
+        from ..imaging import media
+
+        images = np.asarray(result)
+        scale = max(1, min(4, 96 // max(images.shape[1], 1)))
+        return [media.save_image(Path(path).with_suffix(".png"), media.upscale(media.grid(images), scale))]
+
+    def apply(self, x: Any, **options: Any) -> Any:
+        raise NotSupported(f"a {self.task!r} model cannot be applied to inputs" + self._instead("apply"))
+
+    def apply_path(self, input: Path, output: Path, *, progress: Callable[[int, int], None] | None = None,
+                   **options: Any) -> list[Path]:
+        raise NotSupported(f"a {self.task!r} model cannot be applied to files" + self._instead("apply"))
+
+    def walk(self, path: str | Path, *, seed: int = 0, **options: Any) -> Path:
+        raise NotSupported(f"a {self.task!r} model has no latent walk" + self._instead("walk"))
+
+    # ----------------------------------------------------------------- what it can do
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path | None = None,
-                     device: str = "cpu") -> "Model":
-        raise NotImplementedError
+    def can(cls, action: str) -> bool:
+        """Whether the class overrides ``sample``, ``apply`` or ``walk``."""
+        return getattr(cls, action) is not getattr(Model, action)
+
+    @classmethod
+    def verbs(cls) -> dict[str, Callable]:
+        """The verbs (unbound methods) this predictor declares, by name."""
+        out = {}
+        for _, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
+            info = getattr(fn, "__ganforge_verb__", None)
+            if info is not None:
+                out[info["name"]] = fn
+        return out
+
+    def capabilities(self) -> dict[str, Any]:
+        """What front doors may offer for this model."""
+        return {"task": self.task, "sample": self.can("sample"), "apply": self.can("apply"), "walk": self.can("walk"),
+                "conditions": self.conditions(), "condition_help": self.condition_help,
+                "sample_suffixes": list(self.sample_suffixes), "apply_options": list(self.apply_options),
+                "verbs": sorted(self.verbs()), "step": self.meta.get("step"), "status": self.meta.get("status")}
+
+    def _instead(self, skip: str) -> str:
+        doable = [a for a in ("sample", "apply", "walk") if a != skip and self.can(a)] + sorted(self.verbs())
+        return f"; it can: {', '.join(doable)}" if doable else ""
+
+    def _check_suffix(self, path: Path) -> None:
+        if path.suffix.lower() not in self.sample_suffixes:
+            raise ConfigError(f"{path}: a {self.task!r} model writes {', '.join(self.sample_suffixes)} files")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} task={self.task!r} step={self.meta.get('step')} path={self.path}>"
-
-
-def load(path: str | Path, device: str = "cpu") -> Model:
-    """Load a model file or run folder; the task written in the file picks the predictor class."""
-    from .. import tasks
-
-    file = artifact.resolve(path)
-    tensors, meta = artifact.load(file)
-    return tasks.get(meta["task"]).Predictor.from_tensors(tensors, meta, file, device)

@@ -79,7 +79,7 @@ def augment_dataset(data: str | None = None, out: str | Path = "synthetic", *, p
     ``conditional=True`` is implied. Returns an :class:`AugmentResult`.
     """
     from .. import api
-    from ..predict.base import load
+    from ..api import load
 
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class <= 0:
         raise ConfigError(f"per_class must be a positive whole number of images; got {per_class!r}")
