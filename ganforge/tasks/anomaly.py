@@ -114,7 +114,6 @@ class AnomalyDetection(AdversarialTask):
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         self._train = data.images[perm[n_hold:]]
         self._hold = data.images[perm[:n_hold]]
-        torch.manual_seed(seed)
         self.g_kwargs = dict(size=opt.size, channels=opt.channels, width=opt.width, z_dim=opt.z_dim,
                              second_encoder=opt.w_enc > 0)
         self.d_kwargs = dict(size=opt.size, channels=opt.channels, width=opt.width)

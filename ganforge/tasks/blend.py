@@ -85,7 +85,6 @@ class Blending(AdversarialTask):
                                                               progress=progress)
         if len(self.data) < 4:
             raise DataError(f"{self.data.source}: {len(self.data)} photos are too few (need at least 4)")
-        torch.manual_seed(seed)
         self.g_kwargs = dict(size=opt.size, channels=3, width=opt.width)
         self.d_kwargs = dict(channels=3, width=opt.width)
         self.modules = {"G": ColourBlendNet(**self.g_kwargs)}

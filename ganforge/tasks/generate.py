@@ -119,7 +119,6 @@ class ImageGeneration(AdversarialTask):
         self.augment = DiffAugment(opt.augment_policy) if opt.augment else None
         self.class_names = check_classes(self.data, opt.data) if opt.conditional else None
         self.num_classes = len(self.class_names) if self.class_names else 0
-        torch.manual_seed(seed)  # identical initial weights on every process and every run
         self.g_kwargs = dict(arch=opt.arch, z_dim=opt.z_dim, size=opt.size, channels=opt.channels, width=opt.width)
         self.d_kwargs = dict(arch=opt.arch, size=opt.size, channels=opt.channels, width=opt.width)
         if self.num_classes:

@@ -86,7 +86,6 @@ class Purification(AdversarialTask):
                 x = d.images.float().div(127.5).sub(1)
                 self._labels = torch.cat([self.classifier(x[s:s + 500]).argmax(1) for s in range(0, len(x), 500)])
             self.label_source = "classifier"
-        torch.manual_seed(seed)
         self.g_kwargs = dict(channels=ch, width=opt.width)
         self.d_kwargs = dict(channels=ch, width=opt.width)
         self.modules = {"G": UNetPurifier(**self.g_kwargs)}

@@ -125,7 +125,6 @@ class Restoration(AdversarialTask):
         self.degrade = opt.degradation()
         self.data = data if data is not None else read_photos(opt.data, opt.limit, opt.load_size)
         self.data.check_crop(opt.crop)
-        torch.manual_seed(seed)
         self.g_kwargs = net_kwargs(opt)
         self.d_kwargs = dict(in_channels=3, width=opt.width, layers=3 if opt.crop >= 64 else 2)
         self.modules = {"G": build_generator(self.g_kwargs), "D": unet.PatchDiscriminator(**self.d_kwargs)}

@@ -61,7 +61,6 @@ class SaliencyPrediction(Translation):
                                       options.load_size)
         super().__init__(options, data=data, seed=seed, progress=progress)
         # the same networks as pix2pix, with a one-channel output (D sees image + map: 4 channels)
-        torch.manual_seed(seed)
         self.g_kwargs = dict(self.g_kwargs, in_channels=3, out_channels=1)
         self.d_kwargs = dict(self.d_kwargs, in_channels=4)
         self.modules = {"G": unet.UNet(**self.g_kwargs), "D": unet.PatchDiscriminator(**self.d_kwargs)}

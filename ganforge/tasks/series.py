@@ -61,7 +61,6 @@ class SeriesSynthesis(AdversarialTask):
                                                               opt.label_col)
         d = self.data
         classes = len(d.label_names)
-        torch.manual_seed(seed)
         self.g_kwargs = dict(z_dim=opt.z_dim, features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers,
                              classes=classes, global_dim=opt.global_dim)
         self.d_kwargs = dict(features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers, classes=classes,

@@ -249,7 +249,6 @@ class TabularSynthesis(AdversarialTask):
                           "validation_rows": int(len(val_rows)) if val_rows is not None else 0,
                           "columns": {c.name: c.kind for c in schema.columns}, "dropped": schema.dropped,
                           "fingerprint": self.fp, "encoded_dim": self.codec.dim, "cond_dim": self.codec.cond_dim}
-        torch.manual_seed(seed)
         self.g_kwargs = dict(in_dim=opt.z_dim + self.codec.cond_dim, out_dim=self.codec.dim, hidden=list(opt.gen_dims))
         self.d_kwargs = dict(row_dim=self.codec.dim + self.codec.cond_dim, pac=opt.pac, hidden=list(opt.dis_dims))
         self.modules = {"G": TableGenerator(**self.g_kwargs), "D": TableCritic(**self.d_kwargs)}

@@ -104,7 +104,6 @@ class TextToImage(AdversarialTask):
         # every caption's tokens, and which image each belongs to
         self.tokens = self.vocab.encode(flat)
         self.owner = torch.tensor([i for i, caps in enumerate(self.data.captions) for _ in caps])
-        torch.manual_seed(seed)
         self.g_kwargs = dict(z_dim=opt.z_dim, text_dim=opt.text_dim, width=opt.width, size=opt.size,
                              channels=opt.channels)
         self.d_kwargs = dict(vocab=len(self.vocab.words), text_dim=opt.text_dim, width=opt.width, size=opt.size,

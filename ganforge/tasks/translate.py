@@ -157,7 +157,6 @@ class Translation(AdversarialTask):
             raise ConfigError(f"crop {opt.crop} is not a multiple of 2^depth = {2 ** opt.depth}")
         if opt.loss is None:
             opt.loss = "lsgan" if opt.unpaired else "ns"
-        torch.manual_seed(seed)
         self.g_kwargs = dict(in_channels=3, out_channels=3, width=opt.width, depth=opt.depth, norm=opt.norm,
                              dropout=opt.dropout)
         if opt.unpaired:

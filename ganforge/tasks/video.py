@@ -94,7 +94,6 @@ class VideoPrediction(AdversarialTask):
         held = int(round(n * opt.holdout)) if n >= 10 else 0
         self.train_clips = self.data.clips[: n - held]
         self.held_clips = self.data.clips[n - held:] if held else self.data.clips[: min(n, 8)]
-        torch.manual_seed(seed)
         self.g_kwargs = dict(channels=opt.channels, width=opt.width, z_dim=opt.z_dim)
         self.d_kwargs = dict(channels=opt.channels, width=opt.width)
         self.modules = {"G": VideoPredictorNet(**self.g_kwargs), "D": VideoCritic(**self.d_kwargs)}

@@ -66,7 +66,6 @@ class VoxelGeneration(AdversarialTask):
         self.data = data if data is not None else load_voxels(opt.data, opt.resolution, opt.limit)
         self.class_names = self.data.class_names if opt.conditional and self.data.labels is not None else []
         classes = len(self.class_names)
-        torch.manual_seed(seed)
         self.g_kwargs = dict(z_dim=opt.z_dim, width=opt.width, resolution=opt.resolution, classes=classes)
         self.d_kwargs = dict(width=opt.width, resolution=opt.resolution, classes=classes)
         self.modules = {"G": VoxelGenerator(**self.g_kwargs), "D": VoxelDiscriminator(**self.d_kwargs)}
