@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,14 +14,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed over ``path``.
 
     The temporary file lives in the same folder so that the rename is atomic on POSIX.
-    On error it is removed and ``path`` is left as it was.
+    On error it is removed and ``path`` is left as it was. The file gets the mode a plain
+    ``open(path, "w")`` would give it (0o666 less the umask), so a shared run folder stays readable.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # the temporary keeps the real extension: writers such as ffmpeg choose the format by it
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _create_temporary(path)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
@@ -30,6 +28,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _create_temporary(path: Path) -> Path:
+    """Create an empty, unique ``.NAME.XXXX.tmpSUFFIX`` beside ``path``.
+
+    Not ``tempfile.mkstemp``: it creates mode 0600 whatever the umask. ``os.open`` with 0o666 lets
+    the kernel apply the umask (and a folder's default ACL) exactly as for a plain ``open``.
+    """
+    for _ in range(100):
+        # the temporary keeps the real extension: writers such as ffmpeg choose the format by it
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
