@@ -143,7 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
         dataset_id = store.add_dataset(name or source, kind, source, dict(summary, folder=folder.name))
         return store.dataset(dataset_id)
 
-    @app.post("/api/datasets", tags=["data sets"], status_code=201)
+    @app.post("/api/datasets", tags=["data sets"], status_code=201, openapi_extra={"requestBody": _UPLOAD_BODY})
     async def upload_dataset(request: Request,
                              kind: Optional[str] = Query(None, description="images | pairs | table | series"),
                              filename: Optional[str] = Query(None, description="the file's name (.zip or .csv)"),
@@ -434,6 +434,25 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+# the upload handler reads the body itself (streamed, size-limited), so FastAPI cannot infer it: say it here
+_RAW_UPLOAD = {"schema": {"type": "string", "format": "binary"}}
+_UPLOAD_BODY = {
+    "required": True,
+    "description": "Either a multipart form with a `file` part (and optional `kind`, `name` fields), or the raw "
+                   "file as the body with `?kind=&filename=` in the query.",
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary", "description": "a .zip or .csv"},
+                           "kind": {"type": "string", "enum": list(datasets.KINDS)},
+                           "name": {"type": "string"}}}},
+        "application/zip": _RAW_UPLOAD,
+        "text/csv": _RAW_UPLOAD,
+        "application/octet-stream": _RAW_UPLOAD,
+    },
+}
 
 
 class _Multipart:

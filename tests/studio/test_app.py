@@ -89,6 +89,18 @@ def test_health_and_index(client):
     assert "/api/runs/{run_id}/events" in spec["paths"] and "/api/datasets" in spec["paths"]
 
 
+def test_openapi_documents_both_forms_of_the_upload_body(client):
+    body = client.app.openapi()["paths"]["/api/datasets"]["post"]["requestBody"]
+    content = body["content"]
+    assert body["required"] and {"multipart/form-data", "application/zip", "application/octet-stream"} <= set(content)
+    form = content["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+    assert set(form["properties"]["kind"]["enum"]) == {"images", "pairs", "table", "series"}
+    assert content["application/zip"]["schema"]["format"] == "binary"
+    query = {p["name"] for p in client.app.openapi()["paths"]["/api/datasets"]["post"]["parameters"]}
+    assert {"kind", "filename", "name"} <= query    # the raw body's name and kind travel in the query
+
+
 def test_tasks_come_from_the_registry(client):
     from dataclasses import dataclass
 
