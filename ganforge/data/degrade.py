@@ -90,10 +90,6 @@ def _conv_same(img: np.ndarray, k: torch.Tensor) -> np.ndarray:
     return F.conv2d(x, k[None, None])[:, 0].permute(1, 2, 0).numpy()
 
 
-def motion_blur(img: np.ndarray, length: int, angle_deg: float) -> np.ndarray:
-    return _conv_same(img, line_kernel(length, angle_deg))
-
-
 def rain(img: np.ndarray, rng: np.random.Generator, density: float | None = None, length: int | None = None,
          angle: float | None = None, strength: float | None = None) -> np.ndarray:
     """Synthetic rain: random drops smeared into streaks of one angle and length, screen-blended on top.

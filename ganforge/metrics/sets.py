@@ -159,10 +159,6 @@ class FeatureStats:
             self._n_kept += len(keep)
         return self
 
-    @classmethod
-    def from_features(cls, features: ArrayLike, max_items: int = 0) -> "FeatureStats":
-        return cls(max_items=max_items).update(features)
-
     def merge(self, other: "FeatureStats") -> "FeatureStats":
         """Add another accumulator's data to this one (e.g. the stats of several processes)."""
         if other.n == 0:
