@@ -44,12 +44,8 @@ def as_array(image: Any, channels: int | None = 3) -> np.ndarray:
 
 
 def to_tensor(a: np.ndarray, device) -> torch.Tensor:
+    """A uint8 HWC array -> a float NCHW batch of one in [-1, 1] on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float().div(127.5).sub(1.0)[None].to(device)
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    x = t[0].detach().float().cpu().clamp(-1, 1).add(1).mul(127.5).round().byte().numpy()
-    return x.transpose(1, 2, 0)
 
 
 def read_mask(path: Any, shape: tuple[int, int], where: str = "mask") -> np.ndarray:
@@ -64,19 +60,22 @@ def read_mask(path: Any, shape: tuple[int, int], where: str = "mask") -> np.ndar
 
 
 class ImageToImage(Model):
-    """Base of predictors that map an image to an image; subclasses implement ``_apply_array``."""
+    """Base of predictors that map an image to an image; subclasses implement ``_apply_array``.
 
-    #: options ``apply`` accepts besides the image (the CLI passes only those the user gave)
-    options: tuple[str, ...] = ("tile", "compare")
+    Built as every :class:`Model` (``nets``, ``meta``, ``path``, ``device``); ``apply_options`` names the
+    options ``apply``/``apply_path`` accept besides the image (the CLI passes only those the user gave).
+    """
+
+    apply_options: tuple[str, ...] = ("tile", "compare")
 
     def _apply_array(self, a: np.ndarray, **options: Any) -> np.ndarray:
         raise NotImplementedError
 
     def _check_options(self, options: dict[str, Any]) -> None:
         for key in options:
-            if key not in self.options:
+            if key not in self.apply_options:
                 raise ConfigError(f"option {key!r} is not known to a model of task {self.task!r} "
-                                  f"(known: {', '.join(self.options)})")
+                                  f"(known: {', '.join(self.apply_options)})")
 
     def _tiled(self, net: Callable, x: torch.Tensor, tile: int | None, scale: int = 1, multiple: int = 1
                ) -> torch.Tensor:
