@@ -3,7 +3,7 @@
 ``ConvEncoder`` halves the side with 4x4 stride-2 convolutions down to 4x4, then a 4x4 valid convolution
 gives a ``z_dim`` code; ``ConvDecoder`` mirrors it (DCGAN generator shape). ``GanomalyGenerator`` is
 GANomaly's encoder -> decoder -> encoder (Akcay et al. 2018); ``FeatureDiscriminator`` returns its logit
-and the features before the head (for feature matching); ``PatchDiscriminator`` takes any side; ``UNetPurifier`` is a small residual
+and the features before the head (for feature matching); ``PatchDiscriminator`` (the small layout of :class:`unet.PatchDiscriminator`) takes any side; ``UNetPurifier`` is a small residual
 encoder-decoder that maps an image to a cleaned copy of itself (APE-GAN class generator).
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from . import unet
 from .dcgan import init_weights, widths
 from .registry import register
 
@@ -85,21 +86,19 @@ class FeatureDiscriminator(nn.Module):
         return self.body.head(f).flatten(1), f
 
 
-@register
-class PatchDiscriminator(nn.Module):
-    """Any input side >= 8: three stride-2 convolutions, a 3x3 convolution to one map, averaged to a logit."""
+def PatchDiscriminator(channels: int = 1, width: int = 32) -> unet.PatchDiscriminator:
+    """The small PatchGAN of anomaly, purifier and blend (any input side >= 8): three stride-2 convolutions,
+    a 3x3 convolution to one map, averaged to a logit. It is :class:`ganforge.nets.unet.PatchDiscriminator`
+    (the one PatchGAN) in this layout; its state-dict keys are those of format 1 files (net.0, net.2, net.4,
+    net.6)."""
+    return unet.PatchDiscriminator(**small_patch_kwargs(channels, width))
 
-    def __init__(self, channels: int = 1, width: int = 32):
-        super().__init__()
-        w = width
-        self.net = nn.Sequential(nn.Conv2d(channels, w, 4, 2, 1), nn.LeakyReLU(0.2, True),
-                                 nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2, True),
-                                 nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.LeakyReLU(0.2, True),
-                                 nn.Conv2d(4 * w, 1, 3, 1, 1))
-        init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).mean((2, 3))
+def small_patch_kwargs(channels: int = 1, width: int = 32) -> dict:
+    """Keyword arguments of :class:`ganforge.nets.unet.PatchDiscriminator` for the small layout (a format 1
+    file's ``{"channels": c, "width": w}`` maps to ``{"class": "unet.PatchDiscriminator", **small_patch_kwargs(c, w)}``)."""
+    return dict(in_channels=channels, width=width, layers=2, norm="none", last_stride=2, head_kernel=3,
+                average=True, dcgan_init=True)
 
 
 @register

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+
+from .dcgan import init_weights
 from .registry import register
 
 
@@ -86,22 +88,39 @@ class UNet(nn.Module):
 
 @register
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: a grid of real/fake logits, each seeing a ~70x70 patch (``layers=3``)."""
+    """PatchGAN: a grid of real/fake logits, each seeing a ~70x70 patch (``layers=3``).
 
-    def __init__(self, in_channels: int = 6, width: int = 64, layers: int = 3, norm: str = "instance"):
+    The one PatchGAN of ganforge. pix2pix's layout (the defaults): a stride-2 convolution, ``layers``
+    normalised 4x4 convolutions (the last with stride ``last_stride`` = 1) and a 4x4 head, returning the
+    grid of logits. The small layout of the anomaly, purifier and blend tasks (any side >= 8, one logit
+    per image) is ``layers=2, norm="none", last_stride=2, head_kernel=3, average=True, dcgan_init=True``
+    (:func:`ganforge.nets.autoencoder.PatchDiscriminator` builds it). ``norm="none"`` adds no layer (and
+    gives the convolutions a bias); ``average`` returns the grid's mean, shape (N, 1); ``dcgan_init``
+    draws the initial weights from N(0, 0.02).
+    """
+
+    def __init__(self, in_channels: int = 6, width: int = 64, layers: int = 3, norm: str = "instance",
+                 last_stride: int = 1, head_kernel: int = 4, average: bool = False, dcgan_init: bool = False):
         super().__init__()
         seq: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
         c = width
         for i in range(1, layers + 1):
             nxt = min(width * 2 ** i, width * 8)
-            stride = 2 if i < layers else 1
-            seq += [nn.Conv2d(c, nxt, 4, stride, 1, bias=norm == "none"), norm_layer(norm, nxt), nn.LeakyReLU(0.2)]
+            stride = 2 if i < layers else last_stride
+            seq.append(nn.Conv2d(c, nxt, 4, stride, 1, bias=norm == "none"))
+            if norm != "none":
+                seq.append(norm_layer(norm, nxt))
+            seq.append(nn.LeakyReLU(0.2))
             c = nxt
-        seq.append(nn.Conv2d(c, 1, 4, 1, 1))
+        seq.append(nn.Conv2d(c, 1, head_kernel, 1, 1))
         self.net = nn.Sequential(*seq)
+        self.average = average
+        if dcgan_init:
+            init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        y = self.net(x)
+        return y.mean((2, 3)) if self.average else y
 
 
 @register
