@@ -15,6 +15,9 @@ With ``w_adv`` = 0 and ``w_enc`` = 0 the same networks train as a plain autoenco
 from __future__ import annotations
 
 import copy
+import csv
+import io
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,45 +28,44 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import losses
-from ..config import to_dict
+from .. import losses, nets
+from ..config import check_choices, option, to_dict
 from ..data.imageset import ImageSet
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, DataError
 from ..nets.autoencoder import FeatureDiscriminator, GanomalyGenerator
-from ..predict.base import Model
+from ..predict.base import Model, verb
 from . import register
+
+log = logging.getLogger("ganforge.tasks.anomaly")
 
 SCORES = ("latent", "recon", "mixed")
 
 
 @dataclass
 class AnomalyOptions:
-    data: str = "builtin:digits"
-    size: int = 32
-    channels: int | None = None        # None: 1 if every image is grey, else 3
-    limit: int | None = None
-    normal_class: str | None = None    # keep only this class (class folders, IDX labels) as the normal data
-    holdout: float = 0.05              # fraction of normal images kept out of training, for the threshold
-    quantile: float = 0.95             # automatic threshold: this quantile of held-out normal scores
-    score: str = "latent"              # latent | recon | mixed
-    z_dim: int = 100
-    width: int = 32
-    w_adv: float = 1.0                 # feature-matching adversarial term (0: no discriminator)
-    w_rec: float = 50.0                # L1 reconstruction
-    w_enc: float = 1.0                 # latent consistency ||z - z_hat||^2 (0: no second encoder)
+    data: str = option("builtin:digits", "Normal images only (folder, zip, IDX, .npz, builtin:digits).")
+    size: int = option(32, "Image side: 16, 32, 64 or 128.", choices=(16, 32, 64, 128))
+    channels: int | None = option(None, "Image channels, 1 or 3 (default: 1 if every image is grey, else 3).",
+                                  choices=(1, 3))
+    limit: int | None = option(None, "Use only the first N normal images.")
+    normal_class: str | None = option(None, "Use only this class of labelled data (class folder or IDX label) as "
+                                      "the normal images.")
+    holdout: float = option(0.05, "Fraction of normal images kept out of training, for the automatic threshold.")
+    quantile: float = option(0.95, "Automatic threshold: this quantile of held-out normal scores.")
+    score: str = option("latent", "Score: latent (GANomaly), recon (reconstruction error) or mixed.", choices=SCORES)
+    z_dim: int = option(100, "Code size.")
+    width: int = option(32, "Base channel count.")
+    w_adv: float = option(1.0, "Weight of the feature-matching adversarial term (0: no discriminator).")
+    w_rec: float = option(50.0, "Weight of the L1 reconstruction term.")
+    w_enc: float = option(1.0, "Weight of the latent consistency term ||z - z_hat||^2 (0: no second encoder).")
 
     def validate(self) -> None:
-        if self.size not in (16, 32, 64, 128):
-            raise ConfigError(f"size must be one of 16, 32, 64, 128; got {self.size}")
-        if self.channels not in (None, 1, 3):
-            raise ConfigError(f"channels must be 1 or 3; got {self.channels}")
+        check_choices(self)
         if not 0 < self.holdout < 0.5:
             raise ConfigError(f"holdout must lie in (0, 0.5), got {self.holdout}")
         if not 0 < self.quantile < 1:
             raise ConfigError(f"quantile must lie in (0, 1), got {self.quantile}")
-        if self.score not in SCORES:
-            raise ConfigError(f"score must be one of {', '.join(SCORES)}; got {self.score!r}")
         for name in ("z_dim", "width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -114,13 +116,11 @@ class AnomalyDetection(AdversarialTask):
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         self._train = data.images[perm[n_hold:]]
         self._hold = data.images[perm[:n_hold]]
-        self.g_kwargs = dict(size=opt.size, channels=opt.channels, width=opt.width, z_dim=opt.z_dim,
-                             second_encoder=opt.w_enc > 0)
-        self.d_kwargs = dict(size=opt.size, channels=opt.channels, width=opt.width)
-        self.modules = {"G": GanomalyGenerator(**self.g_kwargs)}
+        self.modules = {"G": GanomalyGenerator(size=opt.size, channels=opt.channels, width=opt.width, z_dim=opt.z_dim,
+                                               second_encoder=opt.w_enc > 0)}
         self.phases = [Phase("G", "G", 1)]
         if opt.w_adv > 0:
-            self.modules["D"] = FeatureDiscriminator(**self.d_kwargs)
+            self.modules["D"] = FeatureDiscriminator(size=opt.size, channels=opt.channels, width=opt.width)
             self.phases.append(Phase("D", "D", 1))
 
     def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
@@ -174,9 +174,10 @@ class AnomalyDetection(AdversarialTask):
         scores = combine(out, self.options.score, calib)
         threshold = float(np.quantile(scores, self.options.quantile))
         heat_scale = float(np.quantile(out["maps"], 0.999) * 2 + 1e-6)
-        tensors = {f"G.{k}": v for k, v in raw["G"].state_dict().items()}
-        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs},
-                         "calibration": calib, "threshold": threshold, "heat_scale": heat_scale,
+        log.info("automatic threshold (%s score, %.0f%% of held-out normal images): %.5g", self.options.score,
+                 100 * self.options.quantile, threshold)
+        tensors, specs = nets.export({"G": raw["G"]})
+        return tensors, {"nets": specs, "options": to_dict(self.options), "calibration": calib, "threshold": threshold, "heat_scale": heat_scale,
                          "holdout_scores": {"n": int(len(scores)), "quantile": self.options.quantile,
                                             "median": float(np.median(scores)), "max": float(scores.max())}}
 
@@ -317,17 +318,16 @@ class AnomalyModel(Model):
     IDX, ...), an ImageSet, a uint8 array or a float tensor in [-1, 1].
     """
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).float().eval()
-        opts = meta["options"]
-        self.size, self.channels, self.kind = opts["size"], opts["channels"], opts["score"]
+    Options = AnomalyOptions
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
+        self.nets["G"].float()
+        self.size, self.channels, self.kind = self.options.size, self.options.channels, self.options.score
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "AnomalyModel":
-        G = GanomalyGenerator(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        return cls(G, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": "autoencoder.GanomalyGenerator", **meta["nets"]["G"]}}
 
     @property
     def threshold(self) -> float:
@@ -338,14 +338,14 @@ class AnomalyModel(Model):
         kind = kind or self.kind
         if kind not in SCORES:
             raise ConfigError(f"score kind must be one of {', '.join(SCORES)}; got {kind!r}")
-        if kind != "recon" and not self.meta["nets"]["G"].get("second_encoder", True):
+        if kind != "recon" and self.nets["G"].encoder2 is None:
             raise ConfigError(f"this model is a plain autoencoder: only the 'recon' score exists, not {kind!r}")
         return kind
 
     def analyze(self, images: Any, kind: str | None = None) -> dict[str, Any]:
         kind = self._kind(kind)
         x, names = as_images(images, self.size, self.channels)
-        out = compute_scores(self.G, x)
+        out = compute_scores(self.nets["G"], x)
         return {"names": names, "scores": combine(out, kind, self.meta["calibration"]), "kind": kind,
                 "latent": out["latent"], "recon": out["recon"], "maps": out["maps"],
                 "inputs": x, "reconstructions": out["recon_images"]}
@@ -355,6 +355,48 @@ class AnomalyModel(Model):
 
     def predict(self, images: Any, threshold: float | None = None) -> np.ndarray:
         return self.score(images) > (self.threshold if threshold is None else threshold)
+
+    @verb("score", help={
+        "images": "Images to score (folder, file, zip, IDX, .npz).",
+        "output": "CSV: name, score[, anomaly].",
+        "heatmaps": "Write input | reconstruction | heat map pictures into this folder.",
+        "threshold": "'auto' (stored in the model) or a number: adds an 'anomaly' column.",
+        "kind": "latent, recon or mixed (default: the model's)."})
+    def score_files(self, images: str, output: Path = Path("scores.csv"), heatmaps: Path | None = None,
+                    threshold: str | None = None, kind: str | None = None) -> str:
+        """Anomaly score per image (higher = more anomalous), optional heat maps and threshold."""
+        from ..fileio import write_bytes
+        from ..imaging import media
+
+        limit = None
+        if threshold is not None:
+            if threshold == "auto":
+                if kind is not None and kind != self.kind:
+                    raise ConfigError(f"--threshold auto was calibrated for the {self.kind!r} score; "
+                                      f"give a number for --kind {kind}")
+                limit = self.threshold
+            else:
+                try:
+                    limit = float(threshold)
+                except ValueError:
+                    raise ConfigError(f"--threshold must be 'auto' or a number, got {threshold!r}") from None
+        result = self.analyze(images, kind)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["name", "score"] + (["anomaly"] if limit is not None else []))
+        for name, s in zip(result["names"], result["scores"]):
+            w.writerow([name, f"{s:.6g}"] + ([int(s > limit)] if limit is not None else []))
+        write_bytes(Path(output), buf.getvalue().encode())
+        n = len(result["names"])
+        msg = f"scored {n} images ({result['kind']} score) -> {output}"
+        if limit is not None:
+            msg += f"; {int((result['scores'] > limit).sum())} above the threshold {limit:.5g}"
+        if heatmaps is not None:
+            for name, panel in zip(result["names"], self.heatmap_panels(result)):
+                media.save_image(Path(heatmaps) / (Path(name).with_suffix("").as_posix().replace("/", "__") + ".png"),
+                                 panel)
+            msg += f"; {n} heat maps in {heatmaps}"
+        return msg
 
     def heatmap_panels(self, result: dict[str, Any], scale: int | None = None) -> list[np.ndarray]:
         """One uint8 HWC picture per image: input | reconstruction | heat map, enlarged to >= 96 px high."""
