@@ -120,6 +120,26 @@ def plot_curves(metrics_jsonl: str | Path, out: str | Path) -> Path | None:
     return out
 
 
+def series_plot(x: np.ndarray, lengths: np.ndarray, path: str | Path) -> Path:
+    """A PNG of up to six series (x: (N, T, F), each drawn over its first ``lengths[i]`` steps), 2 x 3 panels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(7.5, 3.2), sharex=True)
+    for i, ax in enumerate(axes.flat):
+        if i < len(x):
+            ax.plot(x[i, : int(lengths[i])], linewidth=1)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path
+
+
 def png_data_uri(fig) -> str:
     """A matplotlib figure as a ``data:image/png`` URI (self-contained HTML reports); closes the figure."""
     import base64
