@@ -2,7 +2,8 @@
 
 One module for the CLI, the Python API and the studio. Every function takes a loaded image model
 (:class:`ganforge.tasks.generate.ImageGenerator`: ``latents``, ``forward``, ``generate``, ``classes``)
-and plain tensors, so the same call works from each front door.
+and plain tensors, so the same call works from each front door. :class:`LatentVerbs` makes the
+commands of the image model (``ganforge invert|edit|directions|encoder|arithmetic``) from them.
 
 - paths: :func:`lerp`, :func:`slerp`, :func:`interpolate`, :func:`looping_walk`, :func:`write_walk`
   (GIF or MP4, falling back to GIF when no MP4 encoder is found);
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError, GanforgeError
+from .base import verb
 
 log = logging.getLogger("ganforge")
 
@@ -370,7 +372,7 @@ def invert(model, images, *, classes=None, steps: int = 300, lr: float = 0.05, f
         y = model.labels(n, classes) if classes is not None else None
     elif classes is not None:
         model.labels(n, classes)  # raises: not conditional
-    model.G.requires_grad_(False)
+    model.nets["G"].requires_grad_(False)
     with torch.no_grad():
         if encoder is not None:
             z0, y_guess = encode(encoder, model, target)
@@ -450,7 +452,7 @@ def train_encoder(model, out: str | Path | None = None, *, steps: int = 1000, ba
     enc = Encoder(**kwargs).to(model.device)
     opt = torch.optim.Adam(enc.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    model.G.requires_grad_(False)
+    model.nets["G"].requires_grad_(False)
     for step in range(steps):
         z = torch.randn(batch, model.z_dim, generator=gen)
         y = torch.randint(k, (batch,), generator=gen) if k else None
@@ -517,7 +519,7 @@ class Directions:
 
 def _first_activations(model, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     """G's activations after its first layer (DCGAN: the 4x4 feature map; ResNet: the first linear map)."""
-    G = model.G
+    G = model.nets["G"]
     first = G.net[2] if hasattr(G, "net") else G.fc
     out = {}
     handle = first.register_forward_hook(lambda m, i, o: out.__setitem__("h", o))
@@ -622,3 +624,191 @@ def load_directions(path: str | Path, model=None) -> Directions:
     tensors, meta = _read_kind(path, DIRECTIONS_KIND, "directions", "compute one with 'ganforge directions'",
                                "vectors", "directions", model)
     return Directions(list(meta["names"]), tensors["vectors"], meta)
+
+
+# ------------------------------------------------------------------------------------------------ verbs
+
+def _nhwc(batches) -> np.ndarray:
+    """uint8 NCHW tensors -> one uint8 NHWC array."""
+    return np.concatenate([b.permute(0, 2, 3, 1).numpy() for b in batches])
+
+
+class LatentVerbs:
+    """The latent-space commands of an image generator (``ganforge invert|edit|directions|encoder|arithmetic``).
+
+    A mixin of :class:`ganforge.tasks.generate.ImageGenerator`: each verb reads its inputs, computes with the
+    functions above, writes its files and returns the lines to print. Notes (an image resized) are logged.
+    """
+
+    def _beside_model(self, name: str, flag: str) -> Path:
+        """``name`` in the model's folder (a run folder, or the folder of the model file)."""
+        if self.path is None:
+            raise ConfigError(f"this model was not loaded from a file: give {flag} FILE")
+        return self.path.parent / name
+
+    def _latent_of(self, image: Path | None, latent: Path | None, cls: str | None, steps: int,
+                   features: str | None, resize: bool) -> tuple[Latent, torch.Tensor | None]:
+        """(latent, the reconstruction or None): read a latent file or invert an image."""
+        if (image is None) == (latent is None):
+            raise ConfigError("give one input: --image IN.png or --latent FILE")
+        if latent is not None:
+            return load_latent(latent, self), None
+        lat = invert(self, image, classes=cls, steps=steps, features=features, resize=resize)
+        for note in lat.meta["notes"]:
+            log.warning(note)
+        return lat, lat.reconstruction
+
+    # inside the methods below, invert(...) and arithmetic(...) are this module's functions (a method's own
+    # name is not in scope in its body)
+
+    @verb("invert", help={
+        "image": "The image to project into the latent space.",
+        "output": "Latent file to write (.safetensors).",
+        "cls": "Conditional models: the image's class (default: the best fitting one).",
+        "steps": "Optimisation steps.",
+        "features": "Domain feature file for a feature loss beside pixels.",
+        "encoder": "Encoder file to start from ('ganforge encoder').",
+        "resize": "Centre-crop and resize another size (else refuse it).",
+        "preview": "Also write input | reconstruction side by side.",
+        "seed": "Seed of the starting candidates."})
+    def invert(self, *, image: Path | None = None, output: Path | None = None, cls: str | None = None,
+               steps: int = 300, features: str | None = None, encoder: Path | None = None, resize: bool = True,
+               preview: Path | None = None, seed: int = 0) -> str:
+        """Find the latent (and class) whose image matches IN.png; keep it in a small file for editing."""
+        from ..imaging import media
+
+        if image is None or output is None:
+            raise ConfigError("give the image and where to write its latent: --image IN.png -o OUT.safetensors")
+        lat = invert(self, image, classes=cls, steps=steps, features=features, encoder=encoder,
+                           resize=resize, seed=seed)
+        for note in lat.meta["notes"]:
+            log.warning(note)
+        lat.meta["image"] = str(image)
+        save_latent(output, lat, self)
+        what = f"  class {lat.meta['classes'][0]}" if lat.meta.get("classes") else ""
+        ssim = f"  SSIM {lat.meta['ssim']:.3f}" if lat.meta.get("ssim") is not None else ""
+        lines = [f"PSNR {lat.meta['psnr']:.2f} dB{ssim}{what}"]
+        if preview is not None:
+            target, _ = load_target(image, self, resize)
+            pair = _nhwc([target, lat.reconstruction])
+            media.save_image(preview, media.upscale(media.grid(pair, nrow=2), max(1, 128 // self.options.size)))
+            lines.append(f"wrote {preview}")
+        lines.append(f"wrote {output}")
+        return "\n".join(lines)
+
+    @verb("edit", help={
+        "output": "Edited image (png).",
+        "image": "Image to invert then edit ...",
+        "latent": "... or a latent file from 'invert'.",
+        "direction": "Direction name (pc0.., a class name) in --directions.",
+        "directions": "Directions file (default: directions.safetensors beside the model).",
+        "strength": "How far to move along the direction (in std of z).",
+        "to_class": "Conditional models: regenerate with this class, keeping z (the style).",
+        "cls": "With --image: the input's class (default: best fit).",
+        "steps": "With --image: inversion steps.",
+        "features": "With --image: domain feature file for the inversion.",
+        "resize": "With --image: centre-crop and resize another size (else refuse it).",
+        "side_by_side": "Write input | reconstruction | edit."})
+    def edit(self, *, output: Path | None = None, image: Path | None = None, latent: Path | None = None,
+             direction: str | None = None, directions: Path | None = None, strength: float = 2.0,
+             to_class: str | None = None, cls: str | None = None, steps: int = 300, features: str | None = None,
+             resize: bool = True, side_by_side: bool = False) -> str:
+        """Edit an image in latent space: move along a direction, or change its class keeping its style."""
+        from ..imaging import media
+
+        if direction is None and to_class is None:
+            raise ConfigError("say what to change: --direction NAME (with --strength) or --to-class CLASS")
+        if output is None:
+            raise ConfigError("say where to write the edited image: -o OUT.png")
+        lat, recon = self._latent_of(image, latent, cls, steps, features, resize)
+        z, y = lat.z[:1], (lat.y[:1] if lat.y is not None else None)
+        if direction is not None:
+            path = directions or self._beside_model("directions.safetensors", "--directions")
+            z = apply_direction(z, load_directions(path, self).get(direction), strength)
+        if to_class is not None:
+            y = self.labels(1, to_class)
+        out = self.generate(z, y=y)
+        if side_by_side:
+            parts = [] if image is None else [_nhwc([load_target(image, self, resize)[0]])]
+            if recon is None:
+                recon_np = self.generate(lat.z[:1], y=lat.y[:1] if lat.y is not None else None)
+            else:
+                recon_np = _nhwc([recon[:1]])
+            out = np.concatenate(parts + [recon_np, out])
+            media.save_image(output, media.upscale(media.grid(out, nrow=len(out)), max(1, 128 // self.options.size)))
+        else:
+            media.save_image(output, out[0])
+        return f"wrote {output}"
+
+    @verb("directions", help={
+        "output": "Directions file (default: directions.safetensors beside the model).",
+        "method": "pca (unsupervised, GANSpace-style) or classifier (supervised, InterFaceGAN-style: needs --features).",
+        "k": "pca: number of components (pc0..).",
+        "space": "pca: of G's first activations (GANSpace) or of z.",
+        "n": "Samples to compute them from.",
+        "features": "classifier: a domain feature file trained on labelled data; its classes name the directions.",
+        "preview": "Also write a grid: one row per direction, strengths -3..3.",
+        "seed": "Seed of the samples."})
+    def directions(self, *, output: Path | None = None, method: str = "pca", k: int = 10, space: str = "activations",
+                   n: int = 2000, features: str | None = None, preview: Path | None = None, seed: int = 0) -> str:
+        """Compute edit directions in the latent space and save them for 'ganforge edit --direction'."""
+        if method == "pca":
+            d = pca_directions(self, k=k, n=n, seed=seed, space=space)
+        elif method == "classifier":
+            if features is None:
+                raise ConfigError("--method classifier needs --features FILE (a domain classifier)")
+            from ..metrics.features import load_features
+            d = classifier_directions(self, load_features(features).logits, n=n, seed=seed)
+        else:
+            raise ConfigError(f"--method must be pca or classifier, got {method!r}")
+        output = output or self._beside_model("directions.safetensors", "-o")
+        save_directions(output, d, self)
+        lines = [f"{len(d.names)} directions: {', '.join(d.names)}"]
+        if preview is not None:
+            self._directions_preview(d, preview, seed)
+            lines.append(f"wrote {preview}")
+        lines.append(f"wrote {output}")
+        return "\n".join(lines)
+
+    def _directions_preview(self, d: Directions, path: Path, seed: int) -> None:
+        from ..imaging import media
+
+        strengths = [-3, -2, -1, 0, 1, 2, 3]
+        z = self.latents(1, seed=seed)
+        zs = torch.cat([apply_direction(z, v, s) for v in d.vectors for s in strengths])
+        y = self.labels(len(zs), 0) if self.conditional else None
+        media.save_image(path, media.upscale(media.grid(self.generate(zs, y=y), nrow=len(strengths)),
+                                             max(1, 64 // self.options.size)))
+
+    @verb("encoder", help={
+        "output": "Encoder file to write (.safetensors).",
+        "steps": "Training steps on the model's own samples.",
+        "batch": "Batch size.",
+        "seed": "Seed of the encoder's weights and samples."})
+    def encoder(self, *, output: Path | None = None, steps: int = 1000, batch: int = 64, seed: int = 0) -> str:
+        """Train an encoder image -> z (and class) on the model's samples, to start 'invert --encoder' from."""
+        if output is None:
+            raise ConfigError("say where to write the encoder: -o ENCODER.safetensors")
+        train_encoder(self, output, steps=steps, batch=batch, seed=seed)
+        return f"wrote {output}"
+
+    @verb("arithmetic", help={
+        "a": "Seeds whose mean latent is A, e.g. 1,2,5-7.",
+        "b": "Seeds for B.",
+        "c": "Seeds for C.",
+        "output": "Grid: mean A, mean B, mean C, A - B + C.",
+        "cls": "Conditional models: the class."})
+    def arithmetic(self, *, a: str | None = None, b: str | None = None, c: str | None = None,
+                   output: Path | None = None, cls: str | None = None) -> str:
+        """Vector arithmetic on mean latents: A - B + C (e.g. smiling woman - neutral woman + neutral man)."""
+        from ..imaging import media
+
+        if a is None or b is None or c is None or output is None:
+            raise ConfigError("give three seed lists and a file: --a SEEDS --b SEEDS --c SEEDS -o OUT.png")
+        za, zb, zc = (mean_latent(self, s) for s in (a, b, c))
+        zs = torch.cat([za, zb, zc, arithmetic(za, zb, zc)])
+        y = self.labels(4, cls)
+        media.save_image(output, media.upscale(media.grid(self.generate(zs, y=y), nrow=4),
+                                               max(1, 128 // self.options.size)))
+        return f"wrote {output}  (A, B, C, A - B + C)"
+

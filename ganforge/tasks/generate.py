@@ -11,6 +11,8 @@ classifier head (AC-GAN, ``cond_mode="acgan"``) whose cross-entropy is added to 
 from __future__ import annotations
 
 import copy
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,15 @@ import torch.nn as nn
 from .. import losses, nets
 from ..imaging import media
 from ..augment import DiffAugment
-from ..config import to_dict
+from ..config import check_choices, option, to_dict
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
-from ..predict.latent import looping_walk
+from ..nets.standing import standing_stats
+from ..predict import latent
 from ..predict.base import Model
 from . import register
+
+log = logging.getLogger("ganforge")
 
 SMALL_DATA = 10_000  # below this many images, augmentation is on by default
 MIN_PER_CLASS = 10  # conditional training refuses classes with fewer images than this
@@ -36,40 +41,41 @@ COND_MODES = ("projection", "acgan")
 
 @dataclass
 class ImageOptions:
-    data: str = "builtin:digits"
-    size: int = 32
-    channels: int | None = None        # None: 1 if every image is grey, else 3
-    limit: int | None = None           # use only the first N images
-    arch: str = "auto"                 # dcgan | resnet | auto (by data and image size)
-    width: int = 64                    # base channel count
-    z_dim: int = 128
-    loss: str = "ns"                   # ns | hinge | wgan-gp | lsgan
-    r1_gamma: float | None = None      # None: 0.1 for ns/hinge/lsgan, off for wgan-gp
-    r1_interval: int = 16
-    gp_weight: float = 10.0
-    n_critic: int | None = None        # D steps per G step; None: 5 for wgan-gp, else 1
-    augment: bool | None = None        # None: on below 10k images
-    augment_policy: str = "color,translation,cutout"
-    sample_grid: int = 64              # images in each evaluation grid
-    walk_frames: int = 12              # frames between two key points of the latent walk
-    metrics: str = ""                  # scores at each evaluation, e.g. "kid" or "fid,kid,pr" (EMA generator)
-    eval_n: int = 1000                 # generated (and real) images per evaluation
-    features: str = "auto"             # inception | pixels | a domain feature file | auto
-    weights: str | None = None         # Inception weight file (or GANFORGE_INCEPTION_WEIGHTS)
-    select: str | None = None          # metric that picks model-best.safetensors (default: kid, else the first)
-    conditional: bool = False          # condition G and D on the data's class labels
-    cond_mode: str = "projection"      # projection | acgan (auxiliary classifier in D)
-    ac_weight: float = 1.0             # AC-GAN: weight of the class cross-entropy
+    data: str = option("builtin:digits", "Folder, .zip/.tar, IDX (MNIST) folder or file, .npz/.npy, builtin:digits "
+                       "or builtin:shapes.")
+    size: int = option(32, "Image side: 16, 32, 64, 128 or 256.", choices=(16, 32, 64, 128, 256))
+    channels: int | None = option(None, "Force 1 (grey) or 3 (RGB) channels (default: 1 if every image is grey, "
+                                  "else 3).", choices=(1, 3))
+    limit: int | None = option(None, "Use only the first N images.")
+    arch: str = option("auto", "dcgan, resnet or auto (by data and image size).", choices=("auto", *nets.archs()))
+    width: int = option(64, "Base channel count of both networks.")
+    z_dim: int = option(128, "Latent size.")
+    loss: str = option("ns", "ns (non-saturating), hinge, wgan-gp or lsgan.", choices=losses.LOSSES)
+    r1_gamma: float | None = option(None, "R1 penalty weight (default 0.1 for ns/hinge/lsgan, off for wgan-gp; "
+                                    "0 turns it off).")
+    r1_interval: int = option(16, "Apply the R1 penalty every N steps (lazy regularisation).")
+    gp_weight: float = option(10.0, "wgan-gp: gradient penalty weight.")
+    n_critic: int | None = option(None, "D steps per G step (default: 5 for wgan-gp, else 1).")
+    augment: bool | None = option(None, "Differentiable augmentation (default: on below 10k images).")
+    augment_policy: str = option("color,translation,cutout", "Augmentations, comma-separated: color, "
+                                 "translation, cutout.")
+    sample_grid: int = option(64, "Images in each evaluation grid.")
+    walk_frames: int = option(12, "Frames between two key points of the latent walk written at the end.")
+    metrics: str = option("", "Scores at each evaluation, e.g. kid or fid,kid,pr (EMA generator); keeps "
+                          "model-best.safetensors by KID (or the first metric).")
+    eval_n: int = option(1000, "Generated and real images per evaluation.")
+    features: str = option("auto", "Feature network for --metrics: inception, pixels, a domain feature file, or "
+                           "auto (inception when its weights are set).")
+    weights: str | None = option(None, "Inception weight file (or GANFORGE_INCEPTION_WEIGHTS).")
+    select: str | None = option(None, "Metric that picks model-best.safetensors (default: kid, else the first).")
+    conditional: bool = option(False, "Class-conditional: labels from class subfolders, IDX label files or a "
+                               "file,label CSV given as --data.")
+    cond_mode: str = option("projection", "With --conditional: projection (discriminator) or acgan (auxiliary "
+                            "classifier).", choices=COND_MODES)
+    ac_weight: float = option(1.0, "acgan: weight of the class cross-entropy.")
 
     def validate(self) -> None:
-        if self.size not in (16, 32, 64, 128, 256):
-            raise ConfigError(f"size must be one of 16, 32, 64, 128, 256; got {self.size}")
-        if self.arch not in ("auto", *nets.archs()):
-            raise ConfigError(f"arch must be auto or one of {', '.join(nets.archs())}; got {self.arch!r}")
-        if self.loss not in losses.LOSSES:
-            raise ConfigError(f"loss must be one of {', '.join(losses.LOSSES)}; got {self.loss!r}")
-        if self.channels not in (None, 1, 3):
-            raise ConfigError(f"channels must be 1 or 3; got {self.channels}")
+        check_choices(self)
         for name in ("width", "z_dim", "r1_interval", "sample_grid", "walk_frames"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
@@ -80,8 +86,6 @@ class ImageOptions:
                 raise ConfigError(f"select: {self.select!r} is not one of the chosen metrics ({self.metrics})")
             if self.eval_n < 2:
                 raise ConfigError(f"eval_n must be at least 2, got {self.eval_n}")
-        if self.cond_mode not in COND_MODES:
-            raise ConfigError(f"cond_mode must be one of {', '.join(COND_MODES)}; got {self.cond_mode!r}")
         try:
             DiffAugment(self.augment_policy)
         except ValueError as e:
@@ -97,6 +101,9 @@ def default_arch(n_images: int, size: int) -> str:
 class ImageGeneration(AdversarialTask):
     Options = ImageOptions
     data_kind = "images"
+    # the old CLI's `train image` used RunConfig's defaults throughout (batch 64, lr 2e-4, Adam (0, 0.99),
+    # eval/checkpoint every 500, log every 10, 2000 steps): nothing to override
+    run_defaults: dict[str, Any] = {}
 
     def __init__(self, options: ImageOptions, data=None, seed: int = 0, progress=None):
         from ..data import load_images
@@ -119,12 +126,12 @@ class ImageGeneration(AdversarialTask):
         self.augment = DiffAugment(opt.augment_policy) if opt.augment else None
         self.class_names = check_classes(self.data, opt.data) if opt.conditional else None
         self.num_classes = len(self.class_names) if self.class_names else 0
-        self.g_kwargs = dict(arch=opt.arch, z_dim=opt.z_dim, size=opt.size, channels=opt.channels, width=opt.width)
-        self.d_kwargs = dict(arch=opt.arch, size=opt.size, channels=opt.channels, width=opt.width)
+        g_kwargs = dict(z_dim=opt.z_dim, size=opt.size, channels=opt.channels, width=opt.width)
+        d_kwargs = dict(size=opt.size, channels=opt.channels, width=opt.width)
         if self.num_classes:
-            self.g_kwargs["num_classes"] = self.num_classes
-            self.d_kwargs.update(num_classes=self.num_classes, cond=opt.cond_mode)
-        self.modules = {"G": nets.build("G", **self.g_kwargs), "D": nets.build("D", **self.d_kwargs)}
+            g_kwargs["num_classes"] = self.num_classes
+            d_kwargs.update(num_classes=self.num_classes, cond=opt.cond_mode)
+        self.modules = {"G": nets.build("G", opt.arch, **g_kwargs), "D": nets.build("D", opt.arch, **d_kwargs)}
         # G first: the D phase of the same step then reuses G's samples (detached) instead of running G
         # again, one generator forward less per step (~10% of a DCGAN step), as in the classic loop
         self.phases = [Phase("G", "G", opt.n_critic), Phase("D", "D", 1)]
@@ -246,11 +253,14 @@ class ImageGeneration(AdversarialTask):
     def callbacks(self) -> list[Callback]:
         return [SampleGrids(self), LatentWalkAtEnd(self)] + ([EvalMetrics(self)] if self.options.metrics else [])
 
+    def standing(self, G: nn.Module) -> nn.Module:
+        """An eval copy of ``G`` with batch-norm statistics measured on its own samples."""
+        return standing_stats(G, generator_inputs(self.options.z_dim, self.num_classes))
+
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        generator = standing_stats(ema if ema is not None else raw["G"], self.options.z_dim)
-        tensors = {f"G.{k}": v for k, v in generator.state_dict().items()}
-        tensors.update({f"D.{k}": v for k, v in raw["D"].state_dict().items()})
-        meta = {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+        # the image task keeps an EMA of G (ema_module "G"): it is the generator people sample from
+        tensors, specs = nets.export({"G": self.standing(ema), "D": raw["D"]})
+        meta = {"options": to_dict(self.options), "nets": specs}
         if self.class_names:
             meta["classes"] = list(self.class_names)
         return tensors, meta
@@ -273,37 +283,14 @@ def check_classes(data, source: str) -> list[str]:
     return list(data.class_names)
 
 
-def _labels_for(G: nn.Module, n: int, gen: torch.Generator | None = None) -> torch.Tensor | None:
-    """Labels cycling through the classes for a conditional G (random with ``gen``); None for others."""
-    k = getattr(G, "num_classes", 0)
-    if not k:
-        return None
-    return torch.randint(k, (n,), generator=gen) if gen is not None else torch.arange(n) % k
-
-
-@torch.no_grad()
-def standing_stats(G: nn.Module, z_dim: int, batches: int = 8, batch: int = 128, seed: int = 0) -> nn.Module:
-    """A copy of ``G`` in eval mode whose batch-norm statistics are measured on its own samples.
-
-    The EMA generator's weights never saw the running statistics they would inherit, so we
-    recompute them (BigGAN's "standing statistics"); sampling is then batch-independent.
-    """
-    G = copy.deepcopy(G)
-    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if norms:
-        device = next(G.parameters()).device
-        gen = torch.Generator().manual_seed(seed)
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches below
-        G.train()
-        for _ in range(batches):
-            z = torch.randn(batch, z_dim, generator=gen).to(device)
-            y = _labels_for(G, batch, gen)
-            G(z) if y is None else G(z, y.to(device))
-        for m in norms:
-            m.momentum = 0.1
-    return G.eval()
+def generator_inputs(z_dim: int, num_classes: int = 0):
+    """``inputs(n, gen, device)`` -> G's arguments: random latents, and random classes for a conditional G."""
+    def inputs(n: int, gen: torch.Generator, device: torch.device) -> tuple:
+        z = torch.randn(n, z_dim, generator=gen).to(device)
+        if not num_classes:
+            return (z,)
+        return z, torch.randint(num_classes, (n,), generator=gen).to(device)
+    return inputs
 
 
 class SampleGrids(Callback):
@@ -322,8 +309,7 @@ class SampleGrids(Callback):
         self.y = torch.arange(k).repeat_interleave(self.cols) if k else None
 
     def on_eval(self, state, step: int) -> None:
-        G = state.sampling_net("G")
-        G = standing_stats(G, self.task.options.z_dim)
+        G = self.task.standing(state.sampling_net("G"))
         with torch.no_grad():
             z = self.z.to(state.device)
             images = media.to_uint8(G(z) if self.y is None else G(z, self.y.to(state.device)))
@@ -354,11 +340,11 @@ class EvalMetrics(Callback):
         opt = self.task.options
         if self.extractor is None:
             self.extractor = resolve_features(opt.features, opt.weights, str(state.device))
-        G = standing_stats(state.sampling_net("G"), opt.z_dim)
-        meta = {"options": to_dict(opt), "step": step}
+        G = self.task.standing(state.sampling_net("G"))
+        meta = {"task": self.task.name, "options": to_dict(opt), "step": step}
         if self.task.class_names:
             meta["classes"] = list(self.task.class_names)
-        model = ImageGenerator(G, meta, device=state.device)
+        model = ImageGenerator({"G": G}, meta, device=str(state.device))
         report = evaluate(model, self.task.data, self.names, n=opt.eval_n, features=self.extractor,
                           real_stats=self.real_cache, seed=0)
         self.real_cache = report.get("real_cache")
@@ -376,45 +362,70 @@ class LatentWalkAtEnd(Callback):
     def on_end(self, state, status: str) -> None:
         if status == "failed":
             return
-        G = standing_stats(state.sampling_net("G"),
-                           self.task.options.z_dim)
-        write_walk(G, self.task.options, state.run_dir / "walk.gif", state.device)
+        G = self.task.standing(state.sampling_net("G"))
+        opt = self.task.options
+        write_looping_walk(G, state.run_dir / "walk.gif", z_dim=opt.z_dim, size=opt.size,
+                           frames_per_key=opt.walk_frames, num_classes=self.task.num_classes)
 
 
-def write_walk(G: nn.Module, opt: ImageOptions, path: Path, device, seed: int = 0, walks: int = 16) -> Path:
-    zs = looping_walk(opt.z_dim, walks=walks, frames_per_key=opt.walk_frames, seed=seed)
-    scale = max(1, 128 // opt.size)
+def write_looping_walk(G: nn.Module, path: str | Path, *, z_dim: int, size: int, frames_per_key: int = 12, seed: int = 0,
+                       walks: int = 16, fps: int = 12, labels: torch.Tensor | None = None, num_classes: int = 0
+                       ) -> tuple[Path, str | None]:
+    """A looping latent walk of ``walks`` samples side by side (a grid per frame), GIF or MP4.
+
+    A conditional G draws ``labels`` (default: the classes in turn). Returns ``(path written, note)`` as
+    :func:`ganforge.predict.latent.write_animation` (a GIF instead when MP4 cannot be encoded)."""
+    device = next(G.parameters()).device
+    zs = latent.looping_walk(z_dim, walks=walks, frames_per_key=frames_per_key, seed=seed)
+    if num_classes and labels is None:
+        labels = torch.arange(walks) % num_classes
+    scale = max(1, 128 // size)
     frames = []
     with torch.no_grad():
         for z in zs:
-            y = _labels_for(G, len(z))
-            x = G(z.to(device)) if y is None else G(z.to(device), y.to(device))
+            x = G(z.to(device)) if labels is None else G(z.to(device), labels.to(device))
             frames.append(media.upscale(media.grid(media.to_uint8(x), nrow=4), scale))
-    return media.save_animation(path, frames, fps=12)
+    return latent.write_animation(path, np.stack(frames), fps=fps, upscale=1)
 
 
-class ImageGenerator(Model):
-    """A trained image generator: ``sample(n, seed)`` gives uint8 NHWC images.
+#: the architectures of ganforge 0.1.0 (model file format 1) and their registered classes
+FORMAT1_CLASSES = {("dcgan", "G"): "dcgan.DCGANGenerator", ("dcgan", "D"): "dcgan.DCGANDiscriminator",
+                   ("resnet", "G"): "resnet.ResNetGenerator", ("resnet", "D"): "resnet.ResNetDiscriminator"}
+
+
+class ImageGenerator(latent.LatentVerbs, Model):
+    """A trained image generator: ``sample(n, seed=...)`` gives uint8 NHWC images.
 
     A conditional model (``classes`` is its list of class names) samples the classes in turn, or those
-    asked for: ``sample(n, seed, classes="3")`` (a name or an index, or one per image).
+    asked for: ``sample(n, seed=0, condition="3")`` (a name or an index, or one per image). The latent
+    tools (invert, edit, directions, encoder, arithmetic) are its verbs (:class:`ganforge.predict.latent.LatentVerbs`).
     """
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu", D: nn.Module | None = None):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).eval()
-        self.D = D.to(self.device).eval() if D is not None else None
-        self.options = ImageOptions(**meta["options"])
+    Options = ImageOptions
+    condition_help = "Class-conditional models: the class of every image (name or index), or one per image."
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "ImageGenerator":
-        G = nets.build("G", **meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        D = None
-        if any(k.startswith("D.") for k in tensors):
-            D = nets.build("D", **meta["nets"]["D"])
-            D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
-        return cls(G, meta, path, device, D)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        """ganforge 0.1.0 stored ``{"arch": "dcgan", **kwargs}`` per network, built by ``nets.build(kind, arch, ...)``."""
+        specs = {}
+        for name, kwargs in meta["nets"].items():
+            if not any(k.startswith(name + ".") for k in tensors):
+                continue
+            kwargs = dict(kwargs)
+            arch = kwargs.pop("arch")
+            if (arch, name) not in FORMAT1_CLASSES:
+                raise ConfigError(f"network {name!r} of unknown architecture {arch!r} in a format 1 model file")
+            specs[name] = {"class": FORMAT1_CLASSES[arch, name], **kwargs}
+        return specs
+
+    @property
+    def G(self) -> nn.Module:
+        return self.nets["G"]
+
+    @property
+    def D(self) -> nn.Module | None:
+        """The discriminator (absent from files that did not keep it)."""
+        return self.nets.get("D")
 
     @property
     def z_dim(self) -> int:
@@ -428,6 +439,9 @@ class ImageGenerator(Model):
     @property
     def conditional(self) -> bool:
         return bool(self.classes)
+
+    def conditions(self) -> list[str] | None:
+        return self.classes
 
     def class_index(self, cls: int | str) -> int:
         """The index of a class given by name or by index; ConfigError naming the known classes otherwise."""
@@ -459,7 +473,7 @@ class ImageGenerator(Model):
             classes = classes.tolist()
         if isinstance(classes, (list, tuple, np.ndarray)):
             if len(classes) != n:
-                raise ConfigError(f"classes: {len(classes)} given for {n} images")
+                raise ConfigError(f"condition: {len(classes)} classes given for {n} images")
             return torch.tensor([self.class_index(c) for c in classes], dtype=torch.int64)
         return torch.full((n,), self.class_index(classes), dtype=torch.int64)
 
@@ -484,18 +498,41 @@ class ImageGenerator(Model):
         return np.concatenate(out) if out else np.zeros((0, self.options.size, self.options.size,
                                                           self.options.channels), np.uint8)
 
-    def sample(self, n: int, seed: int = 0, as_pil: bool = False, batch: int = 256, classes=None):
+    def sample(self, n: int, *, seed: int = 0, condition=None, as_pil: bool = False, batch: int = 256,
+               classes=None):
         """``n`` new images (uint8 NHWC array, or PIL images with ``as_pil``); same seed, same images.
-        ``classes`` (conditional models): a class name or index, or one per image; default: all in turn."""
-        images = self.generate(self.latents(n, seed), batch, y=self.labels(n, classes))
+        ``condition`` (conditional models): a class name or index, or one per image; default: all in turn.
+        ``classes`` is the earlier name of ``condition`` (deprecated)."""
+        if classes is not None:
+            if condition is not None:
+                raise ConfigError("give condition or classes (its earlier name), not both")
+            warnings.warn("sample(classes=...) is now sample(condition=...)", DeprecationWarning, stacklevel=2)
+            condition = classes
+        images = self.generate(self.latents(n, seed), batch, y=self.labels(n, condition))
         if as_pil:
             from PIL import Image
             return [Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im) for im in images]
         return images
 
-    def walk(self, path: str | Path, seed: int = 0, walks: int = 16) -> Path:
-        """Write a looping latent-walk animation (.gif or .mp4)."""
-        return write_walk(self.G, self.options, Path(path), self.device, seed=seed, walks=walks)
+    def walk(self, path: str | Path, *, seed: int = 0, walks: int = 16, start: str | None = None,
+             end: str | None = None, frames: int = 48, fps: int = 12, mode: str = "slerp", condition=None) -> Path:
+        """Write a latent-walk animation (.gif or .mp4): a looping walk of ``walks`` samples side by side, or,
+        with ``start`` and ``end`` (seeds or latent files from ``invert``), ``frames`` frames from one to the
+        other (``mode`` slerp or lerp). ``condition``: the class along the walk (conditional models).
+        Returns the file written (a GIF instead of an MP4 when no MP4 encoder is found)."""
+        if start is None and end is None:
+            labels = self.labels(walks, condition) if (self.conditional or condition is not None) else None
+            out, note = write_looping_walk(self.G, path, z_dim=self.z_dim, size=self.options.size,
+                                           frames_per_key=self.options.walk_frames, seed=seed, walks=walks, fps=fps,
+                                           labels=labels)
+        else:
+            if start is None or end is None:
+                raise ConfigError("give both ends of the walk: --from SEED --to SEED")
+            a, b = latent.endpoint(self, start, condition), latent.endpoint(self, end, condition)
+            out, note = latent.write_walk(self, path, a, b, frames=frames, fps=fps, mode=mode)
+        if note:
+            log.warning(note)
+        return out
 
 
 ImageGeneration.Predictor = ImageGenerator
