@@ -13,6 +13,7 @@ Threat models in :func:`evaluate`:
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -22,6 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, ConfigError, DataError
+
+log = logging.getLogger("ganforge.recipes.robustness")
 
 ATTACKS = ("fgsm", "pgd")
 
@@ -200,6 +203,43 @@ def evaluate(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
             "clean_purified": totals[("clean_purified",)] / n if defended is not None else None,
             "pgd_steps": pgd_steps, "threat_model": "gray-box: attacks see the classifier, not the purifier"
             + ("; white_box: PGD through purifier + classifier" if white_box else ""), "rows": rows}
+
+
+def robustness_report(classifier: str | os.PathLike, data: str, *, purifier: Any = None, attacks: str = "fgsm,pgd",
+                      eps: str = "0.1,0.3", n: int = 1000, pgd_steps: int = 40, white_box: bool = False,
+                      size: int | None = None, channels: int | None = None, seed: int = 0,
+                      output: str | os.PathLike | None = None) -> dict[str, Any]:
+    """:func:`evaluate` on files: the classifier from ``classifier`` (see :func:`load_classifier`), at most ``n``
+    labelled images of ``data``, optionally a purifier model in front of it; ``attacks`` and ``eps`` are comma
+    lists. The report is also written to ``output`` (JSON) when given."""
+    from ..data import load_images
+    from ..fileio import write_json
+
+    if isinstance(n, bool) or n <= 0:
+        raise ConfigError(f"n must be positive, got {n}")
+    if white_box and purifier is None:
+        raise ConfigError("--white-box attacks through the purifier: give --purifier too")
+    clf = load_classifier(classifier, size, channels)
+    attack_list = parse_list(attacks, "--attack")
+    eps_list = parse_list(eps, "--eps", float)
+    if purifier is not None:
+        want = purifier.meta["classifier"]
+        if (want["input_size"], want["channels"]) != (clf.input_size, clf.channels):
+            raise ConfigError(f"{purifier.path}: trained for {want['channels']}-channel {want['input_size']}px inputs, "
+                              f"the classifier takes {clf.channels}-channel {clf.input_size}px")
+        if want.get("sha256") and want["sha256"] != clf.sha256:
+            log.warning("the purifier was trained for another classifier (%s)", want["path"])
+    test = load_images(data, clf.input_size, channels=clf.channels, limit=n)
+    if test.labels is None:
+        raise DataError(f"{data}: the test images need labels (class folders, IDX labels or .npz labels)")
+    if len(test.class_names) != len(clf.classes):
+        raise DataError(f"{data}: {len(test.class_names)} classes, the classifier has {len(clf.classes)}")
+    x = test.images.float().div(127.5).sub(1.0)
+    report = evaluate(clf, x, test.labels, attacks=attack_list, eps=eps_list, purifier=purifier, white_box=white_box,
+                      pgd_steps=pgd_steps, seed=seed)
+    if output is not None:
+        write_json(Path(output), report)
+    return report
 
 
 def table(report: dict[str, Any]) -> str:

@@ -19,27 +19,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import losses
-from ..config import to_dict
+from .. import losses, nets
+from ..config import check_choices, option, to_dict
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError, DataError
 from ..nets.autoencoder import ColourBlendNet, PatchDiscriminator
-from ..predict.base import Model
+from ..predict.base import Model, verb
 from . import register
 
 
 @dataclass
 class BlendOptions:
-    data: str = "builtin:shapes"
-    size: int = 64                     # resolution of the blending network
-    limit: int | None = None
-    width: int = 32
-    shift: float = 0.3                 # colour shift of training composites: gain in 1 +- shift, offset +- shift/3
-    w_adv: float = 0.001               # adversarial weight (GP-GAN: 0.001; L2 gets 1 - w_adv)
+    data: str = option("builtin:shapes", "Colour photos (folder, zip, ...): composites are made from them.")
+    size: int = option(64, "Resolution of the blending network: 16, 32, 64 or 128.", choices=(16, 32, 64, 128))
+    limit: int | None = option(None, "Use only the first N photos.")
+    width: int = option(32, "Base channel count.")
+    shift: float = option(0.3, "Colour shift of training composites: gain in 1 +- shift, offset +- shift/3.")
+    w_adv: float = option(0.001, "Adversarial weight (GP-GAN: 0.001; the L2 term gets 1 - w_adv).")
 
     def validate(self) -> None:
-        if self.size not in (16, 32, 64, 128):
-            raise ConfigError(f"size must be one of 16, 32, 64, 128; got {self.size}")
+        check_choices(self)
         if not 0 < self.shift < 1:
             raise ConfigError(f"shift must lie in (0, 1), got {self.shift}")
         if not 0 <= self.w_adv < 1:
@@ -85,12 +84,10 @@ class Blending(AdversarialTask):
                                                               progress=progress)
         if len(self.data) < 4:
             raise DataError(f"{self.data.source}: {len(self.data)} photos are too few (need at least 4)")
-        self.g_kwargs = dict(size=opt.size, channels=3, width=opt.width)
-        self.d_kwargs = dict(channels=3, width=opt.width)
-        self.modules = {"G": ColourBlendNet(**self.g_kwargs)}
+        self.modules = {"G": ColourBlendNet(size=opt.size, channels=3, width=opt.width)}
         self.phases = [Phase("G", "G", 1)]
         if opt.w_adv > 0:
-            self.modules["D"] = PatchDiscriminator(**self.d_kwargs)
+            self.modules["D"] = PatchDiscriminator(channels=3, width=opt.width)
             self.phases.append(Phase("D", "D", 1))
 
     def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
@@ -127,8 +124,8 @@ class Blending(AdversarialTask):
         return self.data.describe()
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        return {f"G.{k}": v for k, v in raw["G"].state_dict().items()}, {
-            "options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+        tensors, specs = nets.export({"G": raw["G"]})
+        return tensors, {"nets": specs, "options": to_dict(self.options)}
 
 
 def _float_image(a: Any, name: str) -> np.ndarray:
@@ -159,20 +156,59 @@ class BlendModel(Model):
     or True where ``src`` is pasted). ``method``: "gp" (the network + Gaussian-Poisson solve), "poisson"
     (plain seamless cloning) or "copy" (copy-paste)."""
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).float().eval()
-        self.size = meta["options"]["size"]
+    Options = BlendOptions
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
+        self.nets["G"].float()
+        self.size = self.options.size
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "BlendModel":
-        G = ColourBlendNet(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        return cls(G, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": "autoencoder.ColourBlendNet", **meta["nets"]["G"]}}
 
     def blend(self, src: Any, dst: Any, mask: Any, method: str = "gp", beta: float = 0.05,
               sigma: float | None = None, border: str = "mask") -> np.ndarray:
         return blend(src, dst, mask, method=method, model=self, beta=beta, sigma=sigma, border=border)
+
+    @verb("blend", model="optional", model_flag="--model", help={
+        "src": "Foreground photo, the object already in place (same size as --dst).",
+        "dst": "Background photo.",
+        "mask": "Mask image: white where --src is pasted.",
+        "output": "Blended image to write.",
+        "method": "gp (default with --model), poisson (default without) or copy.",
+        "beta": "GP: weight of the network's low-frequency colour.",
+        "border": "GP: solve inside the mask with the background's border (mask) or over the whole image as in "
+                  "the GP-GAN paper (image)."})
+    def blend_files(self, src: Path | None = None, dst: Path | None = None, mask: Path | None = None,
+                    output: Path | None = None, method: str | None = None, beta: float = 0.05,
+                    border: str = "mask") -> str:
+        """Paste an object from one photo into another so that it sits naturally (GP-GAN class blending)."""
+        from ..imaging import media
+
+        if self is not None and not isinstance(self, BlendModel):
+            raise ConfigError(f"{self.path}: a {self.task!r} model, not a blending model ('ganforge train blend')")
+        for name, value in (("--src", src), ("--dst", dst), ("--mask", mask), ("-o/--output", output)):
+            if value is None:
+                raise ConfigError(f"blend: give {name}")
+        method = method or ("gp" if self is not None else "poisson")
+        out = blend(read_image(src, "RGB"), read_image(dst, "RGB"), read_image(mask, "L"), method=method, model=self,
+                    beta=beta, border=border)
+        media.save_image(Path(output), out)
+        return f"wrote {output} ({method})"
+
+
+def read_image(path: str | Path, mode: str) -> np.ndarray:
+    """An image file as a uint8 array in PIL ``mode`` ("RGB": HxWx3, "L": HxW); one-line errors."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert(mode))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such image") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable image ({e})") from None
 
 
 def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel | None = None, beta: float = 0.05,
@@ -201,9 +237,9 @@ def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel |
         out = poisson_blend(s, d, m)
     elif method == "gp":
         if model is None:
-            raise ConfigError("method 'gp' needs a trained blending model ('ganforge train blend'); "
+            raise ConfigError("method 'gp' needs a trained blending model (--model, from 'ganforge train blend'); "
                               "or use method 'poisson'")
-        low = low_resolution(model.G, comp, m, model.size)
+        low = low_resolution(model.nets["G"], comp, m, model.size)
         if sigma is None:
             sigma = 0.5 * max(m.shape) / model.size
         out = gaussian_poisson(s, d, m, low, beta=beta, sigma=sigma, border=border)

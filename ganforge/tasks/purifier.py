@@ -17,28 +17,29 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .. import losses
-from ..config import to_dict
+from .. import losses, nets
+from ..config import check_choices, option, to_dict
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError, DataError
 from ..nets.autoencoder import PatchDiscriminator, UNetPurifier
-from ..predict.base import Model
+from ..predict.base import Model, verb
 from . import register
 
 
 @dataclass
 class PurifierOptions:
-    classifier: str = ""               # classifier file (ganforge feature file trained on labels, or TorchScript)
-    data: str = ""                     # clean training images (labels used when present, else the classifier's)
-    limit: int | None = None
-    eps: float = 0.3                   # largest attack strength seen in training ([0, 1] pixel scale)
-    attack: str = "fgsm"               # fgsm | mixed (fgsm + 5-step PGD)
-    clean_fraction: float = 0.25
-    width: int = 32
-    w_rec: float = 0.7                 # APE-GAN's weights: 0.7 pixel MSE, 0.3 adversarial
-    w_adv: float = 0.3
-    size: int | None = None            # TorchScript classifiers only: input side
-    channels: int | None = None        # TorchScript classifiers only: input channels
+    classifier: str = option("", "Classifier to defend: a feature file from 'ganforge features train' on labelled "
+                             "data, or TorchScript (.pt, with --size/--channels).")
+    data: str = option("", "Clean training images (labels used when present, else the classifier's predictions).")
+    limit: int | None = option(None, "Use only the first N images.")
+    eps: float = option(0.3, "Largest attack strength in training, on the [0, 1] pixel scale.")
+    attack: str = option("fgsm", "Training attacks: fgsm, or mixed (fgsm + 5-step PGD).", choices=("fgsm", "mixed"))
+    clean_fraction: float = option(0.25, "Fraction of each batch left clean, so that clean images pass unchanged.")
+    width: int = option(32, "Base channel count.")
+    w_rec: float = option(0.7, "Weight of the pixel MSE (APE-GAN: 0.7).")
+    w_adv: float = option(0.3, "Weight of the adversarial term (APE-GAN: 0.3; 0: no discriminator).")
+    size: int | None = option(None, "TorchScript classifiers: input side.")
+    channels: int | None = option(None, "TorchScript classifiers: input channels.")
 
     def validate(self) -> None:
         if not self.classifier:
@@ -47,8 +48,7 @@ class PurifierOptions:
             raise ConfigError("data: give clean training images (--data)")
         if not 0 < self.eps <= 1:
             raise ConfigError(f"eps must lie in (0, 1] (pixel scale), got {self.eps}")
-        if self.attack not in ("fgsm", "mixed"):
-            raise ConfigError(f"attack must be fgsm or mixed, got {self.attack!r}")
+        check_choices(self)
         if not 0 <= self.clean_fraction < 1:
             raise ConfigError(f"clean_fraction must lie in [0, 1), got {self.clean_fraction}")
         if self.width < 1:
@@ -86,12 +86,10 @@ class Purification(AdversarialTask):
                 x = d.images.float().div(127.5).sub(1)
                 self._labels = torch.cat([self.classifier(x[s:s + 500]).argmax(1) for s in range(0, len(x), 500)])
             self.label_source = "classifier"
-        self.g_kwargs = dict(channels=ch, width=opt.width)
-        self.d_kwargs = dict(channels=ch, width=opt.width)
-        self.modules = {"G": UNetPurifier(**self.g_kwargs)}
+        self.modules = {"G": UNetPurifier(channels=ch, width=opt.width)}
         self.phases = [Phase("G", "G", 1)]
         if opt.w_adv > 0:
-            self.modules["D"] = PatchDiscriminator(**self.d_kwargs)
+            self.modules["D"] = PatchDiscriminator(channels=ch, width=opt.width)
             self.phases.append(Phase("D", "D", 1))
 
     def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
@@ -142,8 +140,9 @@ class Purification(AdversarialTask):
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
         c = self.classifier
-        return {f"G.{k}": v for k, v in raw["G"].state_dict().items()}, {
-            "options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs},
+        tensors, specs = nets.export({"G": raw["G"]})
+        return tensors, {
+            "nets": specs, "options": to_dict(self.options),
             "classifier": {"path": str(Path(c.source).resolve()), "sha256": c.sha256, "input_size": c.input_size,
                            "channels": c.channels, "classes": c.classes}}
 
@@ -152,26 +151,56 @@ class PurifierModel(Model):
     """A trained purifier: ``purify(x)`` maps float [-1, 1] NCHW images to cleaned images of the same shape
     (also callable as ``model(x)``). ``meta["classifier"]`` names the classifier it was trained to defend."""
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).float().eval().requires_grad_(False)
+    Options = PurifierOptions
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
+        self.nets["G"].float().requires_grad_(False)
         self.input_size = meta["classifier"]["input_size"]
         self.channels = meta["classifier"]["channels"]
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "PurifierModel":
-        G = UNetPurifier(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        return cls(G, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": "autoencoder.UNetPurifier", **meta["nets"]["G"]}}
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise DataError(f"purify: expected [N, {self.channels}, H, W] images, got {tuple(x.shape)}")
         if x.shape[-1] % 4 or x.shape[-2] % 4:
             raise DataError(f"purify: image sides must be multiples of 4, got {tuple(x.shape[-2:])}")
-        return self.G(x.to(self.device).float())
+        return self.nets["G"](x.to(self.device).float())
 
     __call__ = purify
+
+    @verb("robustness", model="optional", model_flag="--purifier", help={
+        "classifier": "Classifier file (feature file or TorchScript).",
+        "data": "Labelled test images (class folders, IDX, .npz with labels).",
+        "attack": "fgsm, pgd or both (comma list).",
+        "eps": "Attack strengths on the [0, 1] pixel scale (comma list).",
+        "n": "At most this many test images.",
+        "pgd_steps": "PGD iterations.",
+        "white_box": "Also attack through the purifier (PGD).",
+        "size": "TorchScript classifiers: input side.",
+        "channels": "TorchScript classifiers: input channels.",
+        "seed": "Seed of the attacks' random starts.",
+        "output": "Also write the report as JSON."})
+    def robustness(self, classifier: Path | None = None, data: str | None = None, attack: str = "fgsm,pgd",
+                   eps: str = "0.1,0.3", n: int = 1000, pgd_steps: int = 40, white_box: bool = False,
+                   size: int | None = None, channels: int | None = None, seed: int = 0,
+                   output: Path | None = None) -> str:
+        """Clean accuracy, accuracy under FGSM/PGD, and accuracy after purification (when a purifier is given)."""
+        from ..recipes.robustness import robustness_report, table
+
+        if self is not None and not isinstance(self, PurifierModel):
+            raise ConfigError(f"{self.path}: a {self.task!r} model, not a purifier ('ganforge train purifier')")
+        if classifier is None:
+            raise ConfigError("robustness: give the classifier to attack (--classifier FILE)")
+        if data is None:
+            raise ConfigError("robustness: give labelled test images (--data)")
+        report = robustness_report(classifier, data, purifier=self, attacks=attack, eps=eps, n=n,
+                                   pgd_steps=pgd_steps, white_box=white_box, size=size, channels=channels,
+                                   seed=seed, output=output)
+        return table(report) + (f"\nwrote {output}" if output is not None else "")
 
 
 Purification.Predictor = PurifierModel
