@@ -20,37 +20,38 @@ import torch.nn as nn
 
 from .. import losses
 from ..imaging import media
-from ..config import to_dict
+from ..config import check_choices, option, to_dict
 from ..data.pairs import PairSet, random_crop, read_matched, read_photos, read_side_by_side, to_tensor
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
-from ..predict.image import ImageToImage, to_tensor as image_tensor, to_uint8
-from ..nets import unet
+from ..predict.image import ImageToImage, to_tensor as image_tensor
+from ..nets import registry, unet
+from ..nets.registry import register as register_net
 from . import register
 
 
 @dataclass
 class TranslateOptions:
-    pairs: str | None = None           # folder of side-by-side A|B images
-    a: str | None = None               # folder of A images ...
-    b: str | None = None               # ... and of B images (matched by name unless unpaired)
-    unpaired: bool = False             # CycleGAN on unrelated A and B images
-    direction: str = "AtoB"            # AtoB | BtoA
-    crop: int = 128                    # training crop side
-    load_size: int | None = None       # resize each image's shorter side to this first (None: as they are)
-    flip: bool = True
-    limit: int | None = None
-    width: int = 64                    # base channel count of G and D
-    depth: int | None = None           # U-Net levels; None: from the crop (4x4 bottleneck)
-    norm: str = "batch"                # G normalisation: batch | instance | none
-    dropout: float = 0.0
-    d_layers: int | None = None        # PatchGAN depth (3: 70x70 patches); None: 3, or less for small crops
-    loss: str | None = None            # ns | lsgan | hinge; None: ns for pix2pix, lsgan for CycleGAN
-    lambda_l1: float = 100.0
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
-    sample_grid: int = 4               # rows in each sample grid
+    pairs: str | None = option(None, "Folder of side-by-side A|B images (pix2pix format).")
+    a: str | None = option(None, "Folder of A images (with b; matched by file name unless unpaired).")
+    b: str | None = option(None, "Folder of B images.")
+    unpaired: bool = option(False, "A and B are unrelated images: CycleGAN.")
+    direction: str = option("AtoB", "AtoB or BtoA.", choices=("AtoB", "BtoA"))
+    crop: int = option(128, "Training crop side.")
+    load_size: int | None = option(None, "Resize each image's shorter side to this before cropping.")
+    flip: bool = option(True, "Random horizontal flips (the same for both sides of a pair).")
+    limit: int | None = option(None, "Use only the first N images.")
+    width: int = option(64, "Base channel count of G and D.")
+    depth: int | None = option(None, "U-Net levels (default: from the crop, a 4x4 bottleneck).")
+    norm: str = option("batch", "Generator normalisation: batch, instance or none.", choices=("batch", "instance", "none"))
+    dropout: float = option(0.0, "Dropout in the U-Net's inner decoder levels.")
+    d_layers: int | None = option(None, "PatchGAN depth (3: 70x70 patches; default 3, or less for small crops).")
+    loss: str | None = option(None, "ns, lsgan or hinge (default ns; lsgan for unpaired).", choices=("ns", "lsgan", "hinge"))
+    lambda_l1: float = option(100.0, "L1 weight (paired).")
+    lambda_cycle: float = option(10.0, "Cycle-consistency weight (unpaired).")
+    lambda_identity: float = option(0.5, "Identity weight, relative to the cycle weight (unpaired).")
+    pool_size: int = option(50, "Generated images each discriminator keeps in its pool (unpaired).")
+    sample_grid: int = option(4, "Rows in each sample grid.")
 
     def validate(self) -> None:
         if self.pairs is None and (self.a is None or self.b is None):
@@ -59,12 +60,7 @@ class TranslateOptions:
             raise ConfigError("give either pairs or a and b, not both")
         if self.unpaired and self.pairs is not None:
             raise ConfigError("unpaired training needs two folders (a and b), not pairs")
-        if self.direction not in ("AtoB", "BtoA"):
-            raise ConfigError(f"direction must be AtoB or BtoA; got {self.direction!r}")
-        if self.norm not in ("batch", "instance", "none"):
-            raise ConfigError(f"norm must be batch, instance or none; got {self.norm!r}")
-        if self.loss is not None and self.loss not in ("ns", "lsgan", "hinge"):
-            raise ConfigError(f"loss must be ns, lsgan or hinge; got {self.loss!r}")
+        check_choices(self)
         if self.crop < 16:
             raise ConfigError(f"crop must be at least 16; got {self.crop}")
         if self.depth is not None and not 1 <= self.depth <= 8:
@@ -89,13 +85,19 @@ def np_rng(gen: torch.Generator) -> np.random.Generator:
     return np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
 
 
+@register_net
 class CycleGenerators(nn.Module):
+    """CycleGAN's two U-Nets: ``ab`` maps A to B, ``ba`` B to A."""
+
     def __init__(self, g_kwargs: dict):
         super().__init__()
         self.ab, self.ba = unet.UNet(**g_kwargs), unet.UNet(**g_kwargs)
 
 
+@register_net
 class CycleDiscriminators(nn.Module):
+    """CycleGAN's two PatchGANs: ``a`` judges A images, ``b`` B images."""
+
     def __init__(self, d_kwargs: dict):
         super().__init__()
         self.a, self.b = unet.PatchDiscriminator(**d_kwargs), unet.PatchDiscriminator(**d_kwargs)
@@ -134,6 +136,8 @@ class Translation(AdversarialTask):
     Options = TranslateOptions
     data_kind = "pairs"
     ema_module = None  # pix2pix and CycleGAN use the trained generator itself
+    # what the old CLI's `train translate` used: pix2pix's Adam (0.5, 0.999), 4 pairs a step, grids every 200
+    run_defaults: dict[str, Any] = {"batch": 4, "beta1": 0.5, "beta2": 0.999, "eval_every": 200}
 
     def __init__(self, options: TranslateOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -249,10 +253,8 @@ class Translation(AdversarialTask):
         return [TranslationGrids(self)]
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        G = raw["G"]
-        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
-        meta_nets = {"G": {"kind": "unet", **self.g_kwargs}}
-        return tensors, {"options": to_dict(self.options), "nets": meta_nets, "unpaired": self.options.unpaired}
+        tensors, specs = registry.export({"G": raw["G"]})  # no EMA here: G itself
+        return tensors, {"nets": specs, "options": to_dict(self.options)}
 
     def grid_examples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed centre crops for the sample grids: inputs and targets (for CycleGAN, B images)."""
@@ -318,31 +320,30 @@ class Translator(ImageToImage):
     CycleGAN models also go the other way with ``direction="BtoA"`` (relative to training's direction).
     """
 
-    def __init__(self, generators: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.generators = {k: g.to(self.device).eval() for k, g in generators.items()}
-        self.unpaired = bool(meta.get("unpaired"))
-        self.options = ("tile", "compare", "direction") if self.unpaired else ("tile", "compare")
+    Options = TranslateOptions
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
+        G = self.nets["G"]
+        if self.options.unpaired:
+            self.generators = {"AtoB": G.ab, "BtoA": G.ba}
+            self.apply_options = ("tile", "compare", "direction")
+        else:
+            self.generators = {"AtoB": G}
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "Translator":
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
         kwargs = {k: v for k, v in meta["nets"]["G"].items() if k != "kind"}
         if meta.get("unpaired"):
-            G = CycleGenerators(kwargs)
-            G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-            gens = {"AtoB": G.ab, "BtoA": G.ba}
-        else:
-            G = unet.UNet(**kwargs)
-            G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-            gens = {"AtoB": G}
-        return cls(gens, meta, path, device)
+            return {"G": {"class": registry.name_of(CycleGenerators), "g_kwargs": kwargs}}
+        return {"G": {"class": registry.name_of(unet.UNet), **kwargs}}
 
     def _apply_array(self, a: np.ndarray, tile: int | None = None, direction: str = "AtoB") -> np.ndarray:
         if direction not in self.generators:
             raise ConfigError(f"direction must be {' or '.join(self.generators)}; got {direction!r}")
         G = self.generators[direction]
         y = self._tiled(G, image_tensor(a, self.device), tile, multiple=G.multiple)
-        return to_uint8(y)
+        return media.to_uint8(y)[0]
 
 
 Translation.Predictor = Translator

@@ -59,6 +59,17 @@ def test_cyclegan_on_shuffled_halves(tmp_path):
     assert grid.shape[0] == 8 * 32 + 9 * 2           # 4 A rows and 4 B rows
     x = np.zeros((20, 30, 3), np.uint8)
     assert model.apply(x).shape == model.apply(x, direction="BtoA").shape == (20, 30, 3)
+    assert model.meta["nets"]["G"]["class"] == "tasks.translate.CycleGenerators"   # rebuilt by the registry
+    assert model.apply_options == ("tile", "compare", "direction")
+    assert not model.can("sample") and model.capabilities()["apply"]
+
+
+def test_translate_run_defaults_are_the_old_cli_ones(tmp_path):
+    from ganforge.api import resolve
+
+    run, options = resolve("translate", {"pairs": str(tmp_path)})
+    assert (run.steps, run.batch, run.beta1, run.beta2, run.eval_every) == (2000, 4, 0.5, 0.999, 200)
+    assert options.direction == "AtoB" and options.crop == 128
 
 
 def test_bad_files_among_pairs_are_skipped_and_listed(tmp_path):
@@ -85,7 +96,7 @@ def test_bad_files_among_pairs_are_skipped_and_listed(tmp_path):
 def test_translate_bad_options(tmp_path):
     with pytest.raises(ConfigError, match="give the data"):
         ganforge.train("translate", out=tmp_path / "r", **TINY)
-    with pytest.raises(ConfigError, match="direction must be AtoB or BtoA"):
+    with pytest.raises(ConfigError, match="direction must be one of AtoB, BtoA"):
         ganforge.train("translate", pairs=str(tmp_path), direction="up", out=tmp_path / "r", **TINY)
     with pytest.raises(DataError, match=r"0\.png: image is 48x40, smaller than the crop 64x64"):
         ganforge.train("translate", pairs=str(pairs_folder(tmp_path / "p")), out=tmp_path / "r", **dict(TINY, crop=64))
