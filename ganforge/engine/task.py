@@ -45,6 +45,8 @@ class AdversarialTask(ABC):
     #: what kind of data set the task trains on ("images", "pairs", "table", "series"), or None when any
     #: data source string will do; front doors (the studio) use it to offer matching data sets
     data_kind: str | None = None
+    #: True for the application a data set of ``data_kind`` is most often for (the studio preselects it)
+    primary: bool = False
 
     def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
         """Learning rate per module; by default "G*" modules use lr_g, all others lr_d."""

@@ -106,7 +106,7 @@ class Model:
 
     # ----------------------------------------------------------------- the contract
     def sample(self, n: int, *, seed: int = 0, condition: Any = None) -> Any:
-        raise NotSupported(f"a {self.task!r} model does not make samples" + self._instead("sample"))
+        raise NotSupported(f"a {self.task!r} model does not make samples" + self.alternatives("sample"))
 
     def conditions(self) -> list[str] | None:
         """The fixed set of conditions ``sample`` takes (class names, labels), or None."""
@@ -117,7 +117,7 @@ class Model:
         from ..imaging import media
 
         path = Path(path)
-        self._check_suffix(path)
+        self.check_sample_path(path)
         return [media.save_image(path, media.grid(np.asarray(result), nrow=nrow))]
 
     def write_each(self, result: Any, folder: str | Path, *, prefix: str = "") -> list[Path]:
@@ -135,14 +135,14 @@ class Model:
         return [media.save_image(Path(path).with_suffix(".png"), media.upscale(media.grid(images), scale))]
 
     def apply(self, x: Any, **options: Any) -> Any:
-        raise NotSupported(f"a {self.task!r} model cannot be applied to inputs" + self._instead("apply"))
+        raise NotSupported(f"a {self.task!r} model cannot be applied to inputs" + self.alternatives("apply"))
 
     def apply_path(self, input: Path, output: Path, *, progress: Callable[[int, int], None] | None = None,
                    **options: Any) -> list[Path]:
-        raise NotSupported(f"a {self.task!r} model cannot be applied to files" + self._instead("apply"))
+        raise NotSupported(f"a {self.task!r} model cannot be applied to files" + self.alternatives("apply"))
 
     def walk(self, path: str | Path, *, seed: int = 0, **options: Any) -> Path:
-        raise NotSupported(f"a {self.task!r} model has no latent walk" + self._instead("walk"))
+        raise NotSupported(f"a {self.task!r} model has no latent walk" + self.alternatives("walk"))
 
     # ----------------------------------------------------------------- what it can do
     @classmethod
@@ -167,11 +167,11 @@ class Model:
                 "sample_suffixes": list(self.sample_suffixes), "apply_options": list(self.apply_options),
                 "verbs": sorted(self.verbs()), "step": self.meta.get("step"), "status": self.meta.get("status")}
 
-    def _instead(self, skip: str) -> str:
+    def alternatives(self, skip: str) -> str:
         doable = [a for a in ("sample", "apply", "walk") if a != skip and self.can(a)] + sorted(self.verbs())
         return f"; it can: {', '.join(doable)}" if doable else ""
 
-    def _check_suffix(self, path: Path) -> None:
+    def check_sample_path(self, path: Path) -> None:
         if path.suffix.lower() not in self.sample_suffixes:
             raise ConfigError(f"{path}: a {self.task!r} model writes {', '.join(self.sample_suffixes)} files")
 

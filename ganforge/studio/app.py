@@ -8,6 +8,7 @@ validating uploads) runs in FastAPI's thread pool, so the event loop stays free.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -234,25 +235,26 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/api/runs", tags=["runs"], status_code=201)
     def create_run(task: str = Body(...), dataset_id: Optional[int] = Body(None), data: Optional[str] = Body(None),
-                   preset: str = Body("fast"), options: dict[str, Any] = Body({}), name: Optional[str] = Body(None)
-                   ) -> dict[str, Any]:
+                   preset: str = Body("fast"), options: dict[str, Any] = Body({}), name: Optional[str] = Body(None),
+                   dry_run: bool = Body(False)) -> dict[str, Any]:
         """Queue a training run: ``task`` from /api/tasks, a data set (``dataset_id``, or a ``data`` source
-        string for tasks without a data kind), a preset, and option values that override the preset."""
-        from ..api import split_options
+        string for tasks without a data kind), a preset (``custom``: the task's own defaults), and option
+        values that override the preset. With ``dry_run`` nothing is queued: the resolved config is returned
+        (the same as ``ganforge train TASK --dry-run`` and ``ganforge.train(..., dry_run=True)``)."""
+        from .. import api
 
         cls = tasks.get(task)
         if preset not in catalog.PRESETS:
             raise HTTPException(400, f"preset must be one of {', '.join(catalog.PRESETS)}")
-        task_fields = {f["name"] for f in catalog.fields_of(cls.Options)}
+        task_fields = {f.name for f in dataclasses.fields(cls.Options)}
         params: dict[str, Any] = catalog.preset_values(preset, task_fields)
         params.update({k: v for k, v in options.items() if k not in ("out", "data")})
         ds = None
         if dataset_id is not None:
             ds = _dataset_or_404(dataset_id)
-            want = getattr(cls, "data_kind", None)
-            if want and ds["kind"] != want:
-                raise HTTPException(400, f"task {task!r} trains on a {want} data set; data set {ds['name']!r} "
-                                         f"is {ds['kind']}")
+            if cls.data_kind and ds["kind"] != cls.data_kind:
+                raise HTTPException(400, f"task {task!r} trains on a {cls.data_kind} data set; data set "
+                                         f"{ds['name']!r} is {ds['kind']}")
             params.update(_data_options(ds))
         elif data:
             if not data.startswith("builtin:"):
@@ -260,10 +262,11 @@ def create_app(settings: Settings) -> FastAPI:
             params["data"] = data
         else:
             raise HTTPException(400, "give a dataset_id")
-        run_cfg, opts = split_options(task, dict(params, out="x"))
+        if dry_run:
+            return api.train(task, out=str(ws / "runs" / "dry-run"), dry_run=True, **params)
+        run_cfg, opts = api.resolve(task, dict(params, out="x"))
         run_cfg.validate()
-        if hasattr(opts, "validate"):
-            opts.validate()
+        opts.validate()
         run_id = store.add_run(name or f"{task} on {ds['name'] if ds else data}", task, dataset_id, preset, params,
                                lambda i: ws / "runs" / f"run-{i:04d}")
         return _public_run(store.run(run_id))
@@ -386,25 +389,32 @@ def create_app(settings: Settings) -> FastAPI:
         return caps
 
     @app.post("/api/runs/{run_id}/generate", tags=["results"])
-    def run_generate(run_id: int, n: int = Body(16), seed: int = Body(0), label: Optional[str] = Body(None)
-                     ) -> dict[str, Any]:
-        """Generate ``n`` samples (images: a grid PNG; series: a CSV) with ``seed`` and optional class."""
-        return results.generate(Path(_run_or_404(run_id)["folder"]), n, seed, label)
+    def run_generate(run_id: int, n: int = Body(16), seed: int = Body(0), condition: Optional[str] = Body(None),
+                     label: Optional[str] = Body(None)) -> dict[str, Any]:
+        """Make ``n`` samples with ``seed`` and an optional ``condition`` (a class, a label, table conditions
+        such as ``"sex=F,age>40"``, a caption: the model's ``condition_help`` says which); ``label`` is the old
+        name of ``condition``. Returns the files written (a picture, a CSV ...) and the head of a CSV."""
+        return results.generate(Path(_run_or_404(run_id)["folder"]), n, seed, condition if condition else label)
 
     @app.post("/api/runs/{run_id}/walk", tags=["results"])
     def run_walk(run_id: int, seed: int = Body(0), format: str = Body("gif")) -> dict[str, Any]:
         """Render a looping latent walk as GIF or MP4."""
         return results.walk(Path(_run_or_404(run_id)["folder"]), seed, format)
 
-    @app.post("/api/runs/{run_id}/rows", tags=["results"])
+    @app.post("/api/runs/{run_id}/rows", tags=["results"], deprecated=True)
     def run_rows(run_id: int, rows: int = Body(100), seed: int = Body(0), where: Optional[str] = Body(None)
                  ) -> dict[str, Any]:
-        """Sample table rows; ``where`` (e.g. ``"sex=F,age>40"``) conditions every row."""
-        return results.rows(Path(_run_or_404(run_id)["folder"]), rows, seed, where)
+        """Sample table rows: the same as ``generate`` with ``n=rows, condition=where`` (kept for one release)."""
+        return results.generate(Path(_run_or_404(run_id)["folder"]), rows, seed, where)
+
+    @app.post("/api/runs/{run_id}/verbs/{verb}", tags=["results"])
+    def run_verb(run_id: int, verb: str, values: dict[str, Any] = Body({})) -> dict[str, Any]:
+        """Run one of the model's verbs (``verb_forms`` in ``GET /api/runs/{id}/model``) with its field values."""
+        return results.run_verb(Path(_run_or_404(run_id)["folder"]), verb, values)
 
     @app.post("/api/runs/{run_id}/apply", tags=["results"])
     async def run_apply(run_id: int, request: Request, filename: str = Query("input.png")) -> dict[str, Any]:
-        """Apply an image-to-image model to one picture sent as the raw request body."""
+        """Apply a model that maps inputs to outputs to one picture sent as the raw request body."""
         folder = Path((await run_in_threadpool(_run_or_404, run_id))["folder"])
         limit = min(settings.limits.upload_bytes, 50 * 2**20)
         data = b""

@@ -209,9 +209,8 @@ async function viewNew(q) {
   let [tasks, sets] = await Promise.all([api("GET", "/api/tasks"), api("GET", "/api/datasets")]);
   tasks = tasks.filter(t => !t.error);
   const pre = sets.find(d => String(d.id) === q.get("dataset"));
-  // the application a data set of each kind is most often for; other matching ones follow in the list
-  const PRIMARY = {images: "image", pairs: "translate", table: "table", series: "series"};
-  let task = (pre && (tasks.find(t => t.name === PRIMARY[pre.kind] && t.data_kind === pre.kind) ||
+  // the application a data set of its kind is most often for (the task says so); other matching ones follow
+  let task = (pre && (tasks.find(t => t.primary && t.data_kind === pre.kind) ||
                       tasks.find(t => t.data_kind === pre.kind))) || tasks[0];
   $view.innerHTML = `<h1>New run</h1><div class="panel">
     <div class="row"><label>Application <select id="task">${tasks.map(t => `<option value="${esc(t.name)}">${esc(t.name)} — ${esc(t.title)}</option>`).join("")}</select></label></div>
@@ -236,7 +235,8 @@ async function viewNew(q) {
     const preset = document.querySelector("input[name=preset]:checked").value;
     const vals = task.presets[preset].values;
     document.getElementById("opts").innerHTML =
-      `<h2>Training</h2><div class="fields">${task.run_fields.map(f => fieldInput(f, vals[f.name], "r-")).join("")}</div>
+      `<h2>Training</h2><div class="fields">${task.run_fields.filter(f => !f.advanced).map(f => fieldInput(f, vals[f.name], "r-")).join("")}</div>
+       <details><summary>more training settings</summary><div class="fields">${task.run_fields.filter(f => f.advanced).map(f => fieldInput(f, vals[f.name], "r-")).join("")}</div></details>
        <h2>${esc(task.name)}</h2><div class="fields">${task.fields.map(f => fieldInput(f, vals[f.name], "t-")).join("")}</div>`;
   }
   $task.onchange = render;
@@ -374,24 +374,25 @@ async function showResults(id) {
   let caps;
   try { caps = await api("GET", `/api/runs/${id}/model`); } catch (e) { return; }
   const box = document.getElementById("results");
-  const classSel = caps.classes.length ? `<label>class <select id="g-label"><option value="">any</option>${caps.classes.map(c => `<option>${esc(c)}</option>`).join("")}</select></label>` : "";
+  // everything below comes from the model's own contract: sample / walk / apply / verbs
+  const cond = caps.conditions ? `<label>condition <select id="g-cond"><option value="">any</option>${caps.conditions.map(c => `<option>${esc(c)}</option>`).join("")}</select></label>`
+    : caps.condition_help ? `<label>condition <input id="g-cond" placeholder="${esc(caps.condition_help)}"></label>` : "";
   let html = `<h2>Model <span class="muted small">step ${caps.step} · ${esc(caps.status)}</span></h2><div class="live"><div class="panel">`;
-  if (caps.kind === "images" || caps.kind === "series") {
-    html += `<div class="row"><label>how many <input type="number" id="g-n" value="${caps.kind === "images" ? 16 : 8}" min="1" max="1024"></label>
-      <label>seed <input type="number" id="g-seed" value="0"></label>${classSel}<button class="primary" id="g-go">Generate</button></div>`;
-  }
+  if (caps.sample) html += `<div class="row"><label>how many <input type="number" id="g-n" value="16" min="1"></label>
+      <label>seed <input type="number" id="g-seed" value="0"></label>${cond}<button class="primary" id="g-go">Generate</button></div>`;
   if (caps.walk) html += `<div class="row"><button id="w-gif">Latent walk (GIF)</button><button id="w-mp4">Latent walk (MP4)</button></div>`;
-  if (caps.kind === "table") html += `<div class="row"><label>rows <input type="number" id="t-n" value="100" min="1"></label>
-      <label>where <input id="t-where" placeholder="e.g. sex=F,age>40"></label><label>seed <input type="number" id="t-seed" value="0"></label>
-      <button class="primary" id="t-go">Sample rows</button></div>`;
-  if (caps.apply) html += `<div class="row"><label>apply to a picture <input type="file" id="a-file" accept="image/*"></label><button class="primary" id="a-go">Apply</button></div>`;
+  if (caps.apply) html += `<div class="row"><label>apply to a file <input type="file" id="a-file"></label><button class="primary" id="a-go">Apply</button></div>`;
+  for (const v of caps.verb_forms) {
+    html += `<div class="row"><b>${esc(v.name)}</b> <span class="muted small">${esc(v.title)}</span>
+      ${v.fields.map(f => fieldInput(f, f.default, `v-${v.name}-`)).join("")}<button id="v-${esc(v.name)}">${esc(v.name)}</button></div>`;
+  }
   html += `<div class="out" id="out"></div></div><div class="panel"><b>Downloads</b><div class="downloads" id="downloads"></div></div></div>`;
   box.innerHTML = html;
   const $ = i => document.getElementById(i), out = $("out");
   function show(res) {  // newest result first; the last few stay on the page
     const block = document.createElement("div");
     block.className = "result";
-    block.innerHTML = res.files.map(f => {
+    block.innerHTML = (res.message ? `<div class="small">${esc(res.message)}</div>` : "") + res.files.map(f => {
       const url = fileUrl(id, f);
       if (f.endsWith(".png") || f.endsWith(".gif") || f.endsWith(".jpg")) return `<img src="${url}" alt="${esc(f)}">`;
       if (f.endsWith(".mp4")) return `<video src="${url}" autoplay loop muted playsinline controls></video>`;
@@ -407,15 +408,20 @@ async function showResults(id) {
     try { show(await fn()); } catch (e) { toast(e.message, true); } finally { btn.disabled = false; }
   }
   if ($("g-go")) $("g-go").onclick = () => call($("g-go"), () => api("POST", `/api/runs/${id}/generate`,
-    {n: +$("g-n").value, seed: +$("g-seed").value, label: $("g-label") ? ($("g-label").value || null) : null}));
+    {n: +$("g-n").value, seed: +$("g-seed").value, condition: $("g-cond") ? ($("g-cond").value || null) : null}));
   if ($("w-gif")) $("w-gif").onclick = () => call($("w-gif"), () => api("POST", `/api/runs/${id}/walk`, {seed: 0, format: "gif"}));
   if ($("w-mp4")) $("w-mp4").onclick = () => call($("w-mp4"), () => api("POST", `/api/runs/${id}/walk`, {seed: 0, format: "mp4"}));
-  if ($("t-go")) $("t-go").onclick = () => call($("t-go"), () => api("POST", `/api/runs/${id}/rows`,
-    {rows: +$("t-n").value, seed: +$("t-seed").value, where: $("t-where").value || null}));
   if ($("a-go")) $("a-go").onclick = () => {
-    const f = $("a-file").files[0]; if (!f) return toast("choose a picture", true);
+    const f = $("a-file").files[0]; if (!f) return toast("choose a file", true);
     call($("a-go"), () => api("POST", `/api/runs/${id}/apply?filename=${encodeURIComponent(f.name)}`, f, true));
   };
+  for (const v of caps.verb_forms) {
+    $(`v-${v.name}`).onclick = () => {
+      const values = {};
+      for (const f of v.fields) { const x = readField(f, `v-${v.name}-`); if (x !== undefined && x !== null) values[f.name] = x; }
+      call($(`v-${v.name}`), () => api("POST", `/api/runs/${id}/verbs/${encodeURIComponent(v.name)}`, values));
+    };
+  }
   refreshDownloads(id);
 }
 
