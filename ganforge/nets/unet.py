@@ -178,8 +178,3 @@ def _factors(scale: int) -> list[int]:
     if scale == 8:
         return [2, 2, 2]
     raise ValueError(f"scale must be 2, 3, 4 or 8; got {scale}")
-
-
-def build(kind: str, **kwargs) -> nn.Module:
-    """Build a network of this module from JSON-ready keyword arguments (stored in the model file)."""
-    return {"unet": UNet, "patch": PatchDiscriminator, "srresnet": SRResNet}[kind](**kwargs)

@@ -22,13 +22,13 @@ import torch.nn as nn
 
 from .. import losses
 from ..imaging import media
-from ..config import to_dict
+from ..config import check_choices, option, to_dict
 from ..data.degrade import TASKS, Degradation, grey
 from ..data.pairs import random_crop, read_photos, to_tensor
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
-from ..predict.image import ImageToImage, read_mask, to_tensor as image_tensor, to_uint8
-from ..nets import unet
+from ..predict.image import ImageToImage, read_mask, to_tensor as image_tensor
+from ..nets import registry, unet
 from . import register
 from .translate import np_rng
 
@@ -40,42 +40,40 @@ DEFAULTS = {"superres": (96, 1e-3, 1000), "inpaint": (128, 1e-2, 0), "denoise": 
 
 @dataclass
 class RestoreOptions:
-    kind: str = "superres"             # superres | inpaint | denoise | derain | colorize | deblur (CLI: --task)
-    data: str = ""                     # any folder of photos
-    scale: int = 4                     # superres: 2, 3, 4 or 8
-    crop: int | None = None            # training crop of the clean image; None: per task (96 SR, 128 inpaint/colorize, else 64)
-    load_size: int | None = None       # resize each photo's shorter side to this first
-    limit: int | None = None
-    noise: str = "gaussian"            # denoise: gaussian | poisson
-    level: float | None = None         # denoise: sigma (default 25) or Poisson peak (default 30)
-    mask: str = "mixed"                # inpaint: rect | free | mixed
-    blur: float = 3.0                  # deblur: largest Gaussian sigma
-    sr_blur: float = 0.0               # superres: extra degradations of the small image
-    sr_noise: float = 0.0
-    sr_jpeg: int | None = None
-    width: int = 64
-    blocks: int = 8                    # superres: residual blocks
-    depth: int | None = None           # U-Net levels; None: from the crop
-    lambda_pixel: float = 1.0
-    lambda_adv: float | None = None    # None: 1e-3 (1e-2 for inpaint, colorize)
-    pretrain_steps: int | None = None  # pixel loss only; None: 1000 for superres, else 0
-    loss: str = "ns"                   # adversarial loss: ns | lsgan | hinge
-    sample_grid: int = 4
+    kind: str = option("superres", "What to restore: superres, inpaint, denoise, derain, colorize or deblur.",
+                       choices=TASKS, aliases=("--task",))
+    data: str = option("", "Any folder of clean photos (inputs are degraded on the fly).")
+    scale: int = option(4, "superres: 2, 3, 4 or 8.", choices=(2, 3, 4, 8))
+    crop: int | None = option(None, "Training crop of the clean image (default 96 superres, 128 inpaint/colorize, "
+                              "else 64).")
+    load_size: int | None = option(None, "Resize each photo's shorter side to this first.")
+    limit: int | None = option(None, "Use only the first N photos.")
+    noise: str = option("gaussian", "denoise: gaussian or poisson.", choices=("gaussian", "poisson"))
+    level: float | None = option(None, "denoise: sigma (default 25) or Poisson peak (default 30).")
+    mask: str = option("mixed", "inpaint: rect, free or mixed training masks.", choices=("rect", "free", "mixed"))
+    blur: float = option(3.0, "deblur: largest Gaussian blur sigma.")
+    sr_blur: float = option(0.0, "superres: Gaussian blur sigma before the reduction.")
+    sr_noise: float = option(0.0, "superres: Gaussian noise sigma on the small image.")
+    sr_jpeg: int | None = option(None, "superres: JPEG quality of the small image.")
+    width: int = option(64, "Base channel count.")
+    blocks: int = option(8, "superres: residual blocks.")
+    depth: int | None = option(None, "U-Net levels (default: from the crop).")
+    lambda_pixel: float = option(1.0, "Weight of the pixel (L1) loss.")
+    lambda_adv: float | None = option(None, "Adversarial weight (default 1e-3; 1e-2 inpaint/colorize).")
+    pretrain_steps: int | None = option(None, "Pixel-loss steps before the adversarial loss (default 1000 superres, "
+                                        "else 0).")
+    loss: str = option("ns", "Adversarial loss: ns, lsgan or hinge.", choices=("ns", "lsgan", "hinge"))
+    sample_grid: int = option(4, "Rows in each sample grid.")
 
     def validate(self) -> None:
-        if self.kind not in TASKS:
-            raise ConfigError(f"task must be one of {', '.join(TASKS)}; got {self.kind!r}")
+        check_choices(self)
         if not self.data:
             raise ConfigError("give the data: a folder of photos")
-        if self.scale not in (2, 3, 4, 8):
-            raise ConfigError(f"scale must be 2, 3, 4 or 8; got {self.scale}")
         crop = self.crop if self.crop is not None else DEFAULTS[self.kind][0]
         if crop < 16:
             raise ConfigError(f"crop must be at least 16; got {crop}")
         if self.kind == "superres" and crop % self.scale:
             raise ConfigError(f"crop {crop} is not a multiple of the scale {self.scale}")
-        if self.loss not in ("ns", "lsgan", "hinge"):
-            raise ConfigError(f"loss must be ns, lsgan or hinge; got {self.loss!r}")
         for name in ("width", "blocks", "sample_grid"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
@@ -90,19 +88,18 @@ class RestoreOptions:
                            blur=self.blur, sr_blur=self.sr_blur, sr_noise=self.sr_noise, sr_jpeg=self.sr_jpeg)
 
 
-def net_kwargs(opt: RestoreOptions) -> dict[str, Any]:
-    """The generator's JSON-ready description for a task's (resolved) options."""
+def build_generator(opt: RestoreOptions) -> nn.Module:
+    """The generator for a task's (resolved) options: SRResNet for superres, else a U-Net without norm."""
     if opt.kind == "superres":
-        return {"kind": "srresnet", "channels": 3, "width": opt.width, "blocks": opt.blocks, "scale": opt.scale}
+        return unet.SRResNet(channels=3, width=opt.width, blocks=opt.blocks, scale=opt.scale)
     in_ch = {"inpaint": 4, "colorize": 1}.get(opt.kind, 3)
     residual = opt.kind in ("denoise", "derain", "deblur")
-    return {"kind": "unet", "in_channels": in_ch, "out_channels": 3, "width": opt.width, "depth": opt.depth,
-            "norm": "none", "residual": residual}
+    return unet.UNet(in_channels=in_ch, out_channels=3, width=opt.width, depth=opt.depth, norm="none",
+                     residual=residual)
 
 
-def build_generator(kwargs: dict[str, Any]) -> nn.Module:
-    kw = dict(kwargs)
-    return unet.build(kw.pop("kind"), **kw)
+#: format 1 files name the generator's architecture with "kind"
+FORMAT1_CLASSES = {"srresnet": "unet.SRResNet", "unet": "unet.UNet"}
 
 
 @register("restore")
@@ -110,6 +107,8 @@ class Restoration(AdversarialTask):
     Options = RestoreOptions
     data_kind = "images"
     ema_module = None
+    # what the old CLI's `train restore` used: 3000 steps, 16 crops a step, Adam (0.9, 0.99), grids every 200
+    run_defaults: dict[str, Any] = {"steps": 3000, "batch": 16, "beta1": 0.9, "eval_every": 200}
 
     def __init__(self, options: RestoreOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -125,9 +124,8 @@ class Restoration(AdversarialTask):
         self.degrade = opt.degradation()
         self.data = data if data is not None else read_photos(opt.data, opt.limit, opt.load_size)
         self.data.check_crop(opt.crop)
-        self.g_kwargs = net_kwargs(opt)
-        self.d_kwargs = dict(in_channels=3, width=opt.width, layers=3 if opt.crop >= 64 else 2)
-        self.modules = {"G": build_generator(self.g_kwargs), "D": unet.PatchDiscriminator(**self.d_kwargs)}
+        self.modules = {"G": build_generator(opt),
+                        "D": unet.PatchDiscriminator(in_channels=3, width=opt.width, layers=3 if opt.crop >= 64 else 2)}
         self.phases = [Phase("G", "G"), Phase("D", "D")]
         self.steps_seen = 0
         self._fake: torch.Tensor | None = None
@@ -208,8 +206,8 @@ class Restoration(AdversarialTask):
         return [RestorationGrids(self), PixelModelAtSwitch(self)]
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        tensors = {f"G.{k}": v for k, v in raw["G"].state_dict().items()}
-        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs},
+        tensors, specs = registry.export({"G": raw["G"]})  # no EMA here: G itself
+        return tensors, {"nets": specs, "options": to_dict(self.options),
                          "phase": "adversarial" if self.adversarial else "pixel"}
 
 
@@ -266,24 +264,25 @@ class Restorer(ImageToImage):
     ``degrade(image, seed)`` synthesises the model's training degradation of a clean image.
     """
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).eval()
-        self.opt = RestoreOptions(**meta["options"])
-        self.kind = self.opt.kind
-        self.options = ("tile", "compare", "mask") if self.kind == "inpaint" else ("tile", "compare")
-        self.scale = self.opt.scale if self.kind == "superres" else 1
+    Options = RestoreOptions
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
+        self.G = self.nets["G"]
+        self.kind = self.options.kind
+        if self.kind == "inpaint":
+            self.apply_options = ("tile", "compare", "mask")
+        self.scale = self.options.scale if self.kind == "superres" else 1
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "Restorer":
-        G = build_generator(meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        return cls(G, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        kwargs = dict(meta["nets"]["G"])
+        return {"G": {"class": FORMAT1_CLASSES[kwargs.pop("kind")], **kwargs}}
 
     def degrade(self, image: Any, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """The training degradation of a clean image: (input float32 HWC 0..255, mask or None)."""
         from ..predict.image import as_array
-        return self.opt.degradation()(as_array(image), np.random.default_rng(seed))
+        return self.options.degradation()(as_array(image), np.random.default_rng(seed))
 
     def _net_input(self, a: np.ndarray, mask: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.kind == "colorize":
@@ -298,10 +297,10 @@ class Restorer(ImageToImage):
 
     def _apply_array(self, a: np.ndarray, tile: int | None = None, mask: Any = None) -> np.ndarray:
         x, m = self._net_input(a, mask)
-        y = self._tiled(self.G, x, tile, scale=self.scale, multiple=getattr(self.G, "multiple", 1))
+        y = self._tiled(self.G, x, tile, scale=self.scale, multiple=self.G.multiple)
         if m is not None:
             y = m * y + (1 - m) * x[:, :3]
-        out = to_uint8(y)
+        out = media.to_uint8(y)[0]
         if self.kind == "colorize":
             out = keep_luma(out, grey(a))
         return out

@@ -58,7 +58,7 @@ def test_restore_bad_inputs(tmp_path):
         ganforge.train("restore", kind="superres", data=str(ph), out=tmp_path / "r", **dict(TINY, crop=30))
     with pytest.raises(DataError, match=r"p0\.png: image is 44x40, smaller than the crop 48x48"):
         ganforge.train("restore", kind="denoise", data=str(ph), out=tmp_path / "r", **dict(TINY, crop=48))
-    with pytest.raises(ConfigError, match="task must be one of"):
+    with pytest.raises(ConfigError, match="kind must be one of superres, inpaint"):
         ganforge.train("restore", kind="sharpen", data=str(ph), out=tmp_path / "r", **TINY)
     model = ganforge.train("restore", kind="inpaint", data=str(ph), out=tmp_path / "run", **TINY)
     with pytest.raises(ConfigError, match="needs a mask"):
@@ -66,6 +66,18 @@ def test_restore_bad_inputs(tmp_path):
     Image.new("L", (10, 12)).save(tmp_path / "m.png")
     with pytest.raises(DataError, match=r"m\.png: mask is 10x12 but the image is 20x20"):
         model.apply(np.zeros((20, 20, 3), np.uint8), mask=tmp_path / "m.png")
+
+
+def test_restore_run_defaults_and_the_task_alias(tmp_path):
+    from ganforge.api import resolve
+    from ganforge.config import describe_fields
+    from ganforge.tasks.restore import RestoreOptions
+
+    run, options = resolve("restore", {"data": str(tmp_path), "kind": "denoise"})
+    assert (run.steps, run.batch, run.beta1, run.beta2, run.eval_every) == (3000, 16, 0.9, 0.99, 200)
+    assert options.crop is None and options.pretrain_steps is None   # per kind, when the task is built
+    kind = next(f for f in describe_fields(RestoreOptions) if f["name"] == "kind")
+    assert kind["aliases"] == ["--task"] and "inpaint" in kind["choices"]
 
 
 def test_cli_train_restore_and_apply_with_mask_folder(tmp_path):
