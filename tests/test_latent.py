@@ -12,7 +12,8 @@ from ganforge.predict import latent
 from ganforge import nets
 from ganforge.cli.app import app
 from ganforge.errors import ConfigError, DataError
-from ganforge.tasks.generate import ImageGenerator, ImageOptions, standing_stats
+from ganforge.nets.standing import standing_stats
+from ganforge.tasks.generate import ImageGenerator, ImageOptions, generator_inputs
 
 torch.set_num_threads(1)
 
@@ -20,10 +21,12 @@ torch.set_num_threads(1)
 def tiny_generator(z_dim=8, size=16, channels=1, seed=0) -> ImageGenerator:
     """An untrained DCGAN generator with measured batch-norm statistics: a fixed, smooth map z -> image."""
     torch.manual_seed(seed)
-    G = standing_stats(nets.build("G", arch="dcgan", z_dim=z_dim, size=size, channels=channels, width=16), z_dim)
+    G = standing_stats(nets.build("G", arch="dcgan", z_dim=z_dim, size=size, channels=channels, width=16),
+                       generator_inputs(z_dim))
     opts = ImageOptions(size=size, channels=channels, z_dim=z_dim, arch="dcgan", width=16)
     from ganforge.config import to_dict
-    return ImageGenerator(G, {"task": "image", "options": to_dict(opts), "step": 0, "data": {"fingerprint": "x"}})
+    return ImageGenerator({"G": G}, {"task": "image", "options": to_dict(opts), "step": 0,
+                                     "data": {"fingerprint": "x"}})
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,8 @@ def test_walk_endpoints_are_the_seeds_images(cond_model, tmp_path):
     assert np.array_equal(frames[0], m.sample(1, seed=3)[0]) and np.array_equal(frames[-1], m.sample(1, seed=11)[0])
     c = cond_model
     frames = latent.walk_images(c, latent.endpoint(c, 3, "7"), latent.endpoint(c, 11, "7"), frames=5)
-    assert np.array_equal(frames[0], c.sample(1, seed=3, classes="7")[0])
-    assert np.array_equal(frames[-1], c.sample(1, seed=11, classes="7")[0])
+    assert np.array_equal(frames[0], c.sample(1, seed=3, condition="7")[0])
+    assert np.array_equal(frames[-1], c.sample(1, seed=11, condition="7")[0])
     path, note = latent.write_walk(m, tmp_path / "w.gif", latent.endpoint(m, 1), latent.endpoint(m, 2), frames=5, fps=5)
     assert note is None and Image.open(path).n_frames == 5
 
@@ -167,7 +170,7 @@ def test_cli_walk_invert_directions_edit(cond_model, tmp_path):
     assert r.exit_code == 0 and Image.open(tmp_path / "w.gif").n_frames == 4, r.output
     r = run("walk", model, "--from", "1", "-o", tmp_path / "w.gif")
     assert r.exit_code == 1 and "give both ends" in r.output
-    cond_model.sample(1, seed=5, classes="3", as_pil=True)[0].save(tmp_path / "three.png")
+    cond_model.sample(1, seed=5, condition="3", as_pil=True)[0].save(tmp_path / "three.png")
     r = run("invert", model, "--image", tmp_path / "three.png", "--class", "3", "--steps", "10", "-o",
             tmp_path / "three.safetensors")
     assert r.exit_code == 0 and "PSNR" in r.output and "class 3" in r.output, r.output
@@ -190,3 +193,60 @@ def test_cli_walk_invert_directions_edit(cond_model, tmp_path):
     assert r.exit_code == 0, r.output
     r = run("arithmetic", model, "--a", "1,2", "--b", "3", "--c", "4-6", "--class", "1", "-o", tmp_path / "a.png")
     assert r.exit_code == 0 and Image.open(tmp_path / "a.png").size[0] > 4 * 16, r.output
+
+
+def test_predictor_walk_looping_and_between_ends(cond_model, tmp_path, caplog, monkeypatch):
+    m = tiny_generator()
+    path = m.walk(tmp_path / "loop.gif", walks=4)
+    assert path == tmp_path / "loop.gif" and Image.open(path).n_frames == 4 * m.options.walk_frames
+    path = m.walk(tmp_path / "ab.gif", start="3", end="11", frames=5, mode="lerp")
+    im = Image.open(path)
+    assert im.n_frames == 5
+    path = cond_model.walk(tmp_path / "c.gif", start=1, end=2, frames=4, condition="3")
+    assert Image.open(path).n_frames == 4
+    cond_model.walk(tmp_path / "cl.gif", walks=2, condition="5")
+    with pytest.raises(ConfigError, match="give both ends"):
+        m.walk(tmp_path / "x.gif", start="1")
+    with pytest.raises(ConfigError, match="not conditional"):
+        m.walk(tmp_path / "x.gif", condition="3")
+    import imageio.v3 as iio
+
+    real = iio.imwrite
+    monkeypatch.setattr(iio, "imwrite", lambda uri, image, **kw: (_ for _ in ()).throw(RuntimeError("no ffmpeg"))
+                        if kw.get("extension") == ".mp4" else real(uri, image, **kw))
+    with caplog.at_level("WARNING", logger="ganforge"):
+        path = m.walk(tmp_path / "w.mp4", start=1, end=2, frames=3)
+    assert path.suffix == ".gif" and "no MP4 encoder" in caplog.text
+
+
+def test_verbs_from_python(cond_model, tmp_path):
+    """Each latent verb does what its command did and returns the lines it printed."""
+    m = cond_model
+    assert set(m.verbs()) >= {"invert", "edit", "directions", "encoder", "arithmetic"}
+    m.sample(1, seed=5, condition="3", as_pil=True)[0].save(tmp_path / "three.png")
+    out = m.invert(image=tmp_path / "three.png", cls="3", steps=5, output=tmp_path / "l.safetensors",
+                   preview=tmp_path / "pv.png")
+    assert out.splitlines()[0].startswith("PSNR") and "class 3" in out and out.endswith(f"wrote {tmp_path / 'l.safetensors'}")
+    assert Image.open(tmp_path / "pv.png").size[0] > 2 * 16
+    with pytest.raises(ConfigError, match="--image"):
+        m.invert(output=tmp_path / "x.safetensors")
+    out = m.edit(latent=tmp_path / "l.safetensors", to_class="8", output=tmp_path / "e.png")
+    lat = latent.load_latent(tmp_path / "l.safetensors")
+    assert out == f"wrote {tmp_path / 'e.png'}"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "e.png")), m.generate(lat.z, y=torch.tensor([8]))[0, ..., 0])
+    with pytest.raises(ConfigError, match="say what to change"):
+        m.edit(latent=tmp_path / "l.safetensors", output=tmp_path / "e.png")
+    with pytest.raises(ConfigError, match="give one input"):
+        m.edit(to_class="1", output=tmp_path / "e.png")
+    out = m.directions(k=2, n=50)  # default: directions.safetensors beside the model
+    assert out.splitlines() == ["2 directions: pc0, pc1", f"wrote {m.path.parent / 'directions.safetensors'}"]
+    m.edit(latent=tmp_path / "l.safetensors", direction="pc1", strength=1.5, output=tmp_path / "d.png",
+           side_by_side=True)
+    assert Image.open(tmp_path / "d.png").size[0] > 2 * 16
+    with pytest.raises(ConfigError, match="pca or classifier"):
+        m.directions(method="magic")
+    assert m.encoder(output=tmp_path / "enc.safetensors", steps=2, batch=4) == f"wrote {tmp_path / 'enc.safetensors'}"
+    assert "(A, B, C, A - B + C)" in m.arithmetic(a="1,2", b="3", c="4-5", cls="1", output=tmp_path / "a.png")
+    assert Image.open(tmp_path / "a.png").size[0] > 4 * 16
+    with pytest.raises(ConfigError, match="--a SEEDS"):
+        m.arithmetic(a="1", output=tmp_path / "a.png")

@@ -89,18 +89,21 @@ def test_bad_csv_rows_name_the_row(tmp_path):
 
 def test_conditional_training_samples_each_class_and_keeps_names(model, tmp_path):
     assert model.classes == ["cat", "dog"] and model.meta["nets"]["G"]["num_classes"] == 2
-    a = model.sample(6, seed=1, classes="dog")
-    b = model.sample(6, seed=1, classes=1)
-    c = model.sample(6, seed=1, classes="cat")
+    a = model.sample(6, seed=1, condition="dog")
+    b = model.sample(6, seed=1, condition=1)
+    c = model.sample(6, seed=1, condition="cat")
     assert a.shape == (6, 16, 16, 1) and np.array_equal(a, b) and not np.array_equal(a, c)
-    mixed = model.sample(6, seed=1, classes=["cat", "dog", "cat", "dog", "cat", "dog"])
+    mixed = model.sample(6, seed=1, condition=["cat", "dog", "cat", "dog", "cat", "dog"])
     assert np.array_equal(mixed[1::2], a[1::2]) and np.array_equal(mixed[::2], c[::2])
     with pytest.raises(ConfigError, match="unknown class 'cow'.*cat, dog"):
-        model.sample(2, classes="cow")
+        model.sample(2, condition="cow")
     with pytest.raises(ConfigError, match="unknown class"):
-        model.sample(2, classes=5)
+        model.sample(2, condition=5)
     reloaded = ganforge.load(model.path)
-    assert np.array_equal(reloaded.sample(6, seed=1, classes="dog"), a)
+    assert np.array_equal(reloaded.sample(6, seed=1, condition="dog"), a)
+    assert reloaded.conditions() == ["cat", "dog"] and reloaded.capabilities()["conditions"] == ["cat", "dog"]
+    with pytest.warns(DeprecationWarning, match="condition"):
+        assert np.array_equal(reloaded.sample(6, seed=1, classes="dog"), a)  # the earlier keyword still works
 
 
 def test_sample_grid_has_one_row_per_class(model):
@@ -114,7 +117,7 @@ def test_acgan_variant_and_resnet_train(folder, tmp_path):
     assert m.meta["nets"]["D"]["cond"] == "acgan" and m.D(torch.zeros(3, 1, 16, 16)).shape == (3, 3)
     r = ganforge.train("image", data=str(folder), out=tmp_path / "rn", **dict(TINY, arch="resnet", steps=2,
                                                                               metrics="kid", features="pixels", eval_n=8))
-    assert r.sample(2, classes="cat").shape == (2, 16, 16, 1)
+    assert r.sample(2, condition="cat").shape == (2, 16, 16, 1)
     assert "eval/kid" in (tmp_path / "rn" / "metrics.jsonl").read_text()
 
 
@@ -133,7 +136,7 @@ def test_conditional_bad_inputs(tmp_path, folder):
         ganforge.train("image", data=str(folder), out=tmp_path / "r3", **dict(TINY, cond_mode="magic"))
     plain = ganforge.train("image", data=str(folder), out=tmp_path / "r4", **dict(TINY, conditional=False, steps=1))
     with pytest.raises(ConfigError, match="not conditional"):
-        plain.sample(2, classes="cat")
+        plain.sample(2, condition="cat")
 
 
 def test_cli_train_conditional_and_sample_class(folder, tmp_path):
