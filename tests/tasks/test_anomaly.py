@@ -66,11 +66,14 @@ def test_scores_separate_anomalies_and_heat_map_points_at_them(trained):
     assert len(list((model.path.parent / "samples").glob("step-*.png"))) == 1   # inputs / reconstructions / heat
 
 
-def test_plain_autoencoder_baseline_has_no_discriminator(tmp_path):
+def test_plain_autoencoder_baseline_has_no_discriminator(tmp_path, caplog):
     np.savez(tmp_path / "n.npz", images=toy(60, False, 0))
-    m = ganforge.train("anomaly", data=str(tmp_path / "n.npz"), out=tmp_path / "ae", steps=5, w_adv=0.0, w_enc=0.0,
-                       score="recon", **TINY)
-    assert not any(k.startswith("D.") for k in m.meta) and m.G.encoder2 is None
+    with caplog.at_level("INFO", logger="ganforge.tasks.anomaly"):
+            m = ganforge.train("anomaly", data=str(tmp_path / "n.npz"), out=tmp_path / "ae", steps=5, w_adv=0.0,
+                           w_enc=0.0, score="recon", **TINY)
+    # the automatic threshold is logged at the end of training (the CLI printed it before)
+    assert f"automatic threshold (recon score, 95% of held-out normal images): {m.threshold:.5g}" in caplog.text
+    assert set(m.nets) == {"G"} and m.nets["G"].encoder2 is None and "D" not in m.meta["nets"]
     assert m.score(toy(3, True, 1)).shape == (3,)
     with pytest.raises(ConfigError, match="plain autoencoder"):
         m.score(toy(3, True, 1), kind="latent")
@@ -92,15 +95,43 @@ def test_bad_options_and_data(tmp_path):
         ganforge.train("anomaly", data="builtin:digits", normal_class="x", out=tmp_path / "r", steps=1, **TINY)
 
 
-def test_cli_train_and_score(tmp_path, trained):
-    tmp, model = trained
-    run = CliRunner()
-    folder = tmp_path / "imgs"
+def image_folder(folder):
+    """Two normal images, one anomalous in a sub-folder and an unreadable file."""
     (folder / "sub").mkdir(parents=True)
     for i, im in enumerate(toy(2, False, 5)):
         Image.fromarray(im).save(folder / f"normal{i}.png")
     Image.fromarray(toy(1, True, 6)[0]).save(folder / "sub" / "odd.png")
     (folder / "broken.png").write_bytes(b"not an image")
+    return folder
+
+
+def test_score_verb_from_python(tmp_path, trained):
+    _, model = trained
+    assert "score" in model.verbs()
+    folder = image_folder(tmp_path / "imgs")
+    msg = model.score_files(str(folder), output=tmp_path / "s.csv", heatmaps=tmp_path / "hm", threshold="auto")
+    assert msg == (f"scored 3 images (latent score) -> {tmp_path / 's.csv'}; 1 above the threshold "
+                   f"{model.threshold:.5g}; 3 heat maps in {tmp_path / 'hm'}")
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert [row["name"] for row in rows] == ["normal0.png", "normal1.png", "sub/odd.png"]
+    assert [row["anomaly"] for row in rows] == ["0", "0", "1"]
+    assert sorted(p.name for p in (tmp_path / "hm").iterdir()) == ["normal0.png", "normal1.png", "sub__odd.png"]
+    # without a threshold: no 'anomaly' column; another score kind with a numeric threshold
+    model.score_files(str(folder), output=tmp_path / "plain.csv")
+    assert list(csv.DictReader(open(tmp_path / "plain.csv")))[0].keys() == {"name", "score"}
+    assert "recon score" in model.score_files(str(folder), output=tmp_path / "r.csv", kind="recon", threshold="0.5")
+    with pytest.raises(ConfigError, match="'auto' or a number"):
+        model.score_files(str(folder), output=tmp_path / "x.csv", threshold="high")
+    with pytest.raises(ConfigError, match="calibrated for the 'latent' score"):
+        model.score_files(str(folder), output=tmp_path / "x.csv", threshold="auto", kind="recon")
+    with pytest.raises(ConfigError, match="score kind must be one of"):
+        model.score_files(str(folder), output=tmp_path / "x.csv", kind="best")
+
+
+def test_cli_train_and_score(tmp_path, trained):
+    tmp, model = trained
+    run = CliRunner()
+    folder = image_folder(tmp_path / "imgs")
     r = run.invoke(app, ["score", str(tmp / "run"), str(folder), "-o", str(tmp_path / "s.csv"), "--heatmaps",
                          str(tmp_path / "hm"), "--threshold", "auto"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
@@ -117,5 +148,6 @@ def test_cli_train_and_score(tmp_path, trained):
                          str(tmp_path / "run"), "--size", "16", "--steps", "3", "--width", "8", "--z-dim", "8",
                          "--batch", "16", "--quiet", "--threads", "1"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert "automatic threshold" in r.output and (tmp_path / "run" / "model.safetensors").is_file()
-    assert ganforge.load(tmp_path / "run").meta["data"]["source"] == "builtin:digits (class 0)"
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    trained_here = ganforge.load(tmp_path / "run")
+    assert trained_here.meta["data"]["source"] == "builtin:digits (class 0)" and trained_here.threshold > 0
