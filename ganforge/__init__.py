@@ -5,7 +5,7 @@
     >>> images = model.sample(16, seed=0)          # uint8 NHWC
     >>> model = ganforge.load("runs/digits")      # a run folder or a model file
 """
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .api import load, resume, train  # noqa: E402
 from .errors import GanforgeError  # noqa: E402

@@ -111,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/health", tags=["studio"])
     def health() -> dict[str, Any]:
         """Liveness, version and the job queue's size."""
-        from .. import __version__
+        from ..version import __version__
         queued = store.one("SELECT COUNT(*) AS n FROM jobs WHERE state='queued'")["n"]
         running = store.one("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('running','stopping')")["n"]
         return {"ok": True, "version": __version__, "workers": settings.workers, "queued": queued, "running": running}

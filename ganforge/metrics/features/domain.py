@@ -399,7 +399,7 @@ def train_domain_features(
         torch.set_num_threads(old_threads)
     model = model.eval().to(memory_format=torch.contiguous_format)
 
-    from ganforge import __version__
+    from ...version import __version__
 
     seconds = time.perf_counter() - t0
     meta = {
