@@ -11,27 +11,32 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ..config import option
 from ..data.saliency import read_fixations, read_saliency_data
 from ..errors import ConfigError
 from ..nets import unet
+from ..predict.base import verb
 from . import register
 from .translate import TranslateOptions, Translation, Translator
 
 
 @dataclass
 class SaliencyOptions(TranslateOptions):
-    data: str | None = None            # builtin:saliency[?n=..&size=..&seed=..]
-    images: str | None = None          # folder of images ...
-    maps: str | None = None            # ... and of their saliency maps, matched by name
-    crop: int = 64
-    width: int = 32
-    sample_grid: int = 6
+    """Translation's options (pairs: image|map side-by-side files) with the saliency sources and defaults."""
+
+    data: str | None = option(None, "builtin:saliency[?n=1000&size=64&seed=0]: synthetic scenes with known maps.")
+    images: str | None = option(None, "Folder of images (with maps; matched by name).")
+    maps: str | None = option(None, "Folder of grey saliency maps, one per image, same size.")
+    crop: int = option(64, "Training crop side.")
+    width: int = option(32, "Base channel count of G and D.")
+    sample_grid: int = option(6, "Rows in each sample grid.")
 
     def validate(self) -> None:
         given = [name for name, v in (("data", self.data), ("pairs", self.pairs), ("images", self.images),
@@ -53,6 +58,8 @@ class SaliencyOptions(TranslateOptions):
 @register("saliency")
 class SaliencyPrediction(Translation):
     Options = SaliencyOptions
+    # what the old CLI's `train saliency` used: pix2pix's Adam (0.5, 0.999), 16 pairs a step, grids every 200
+    run_defaults: dict[str, Any] = {"batch": 16, "beta1": 0.5, "beta2": 0.999, "eval_every": 200}
 
     def __init__(self, options: SaliencyOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -67,10 +74,19 @@ class SaliencyPrediction(Translation):
 
 
 class SaliencyPredictor(Translator):
-    """A trained saliency model: ``apply(image)`` gives a grey uint8 map (PIL in, PIL out);
-    ``predict(image)`` a float map in [0, 1]; ``evaluate(...)`` the five saliency metrics."""
+    """A trained saliency model: ``apply(image)`` gives the grey map (a float HW array in [0, 1] for an
+    array; a grey PIL image for a PIL image or a path); ``apply_path`` writes grey PNGs; ``evaluate(...)``
+    (verb ``eval-saliency``) scores it with the five saliency metrics."""
+
+    Options = SaliencyOptions
+
+    def apply(self, image: Any, **options: Any):
+        """The saliency map of one image of any size (float32 HW in [0, 1]; PIL in, grey PIL out)."""
+        out = super().apply(image, **options)
+        return out[..., 0].astype(np.float32) / 255.0 if isinstance(out, np.ndarray) else out
 
     def predict(self, image: Any, tile: int | None = None) -> np.ndarray:
+        """The saliency map of one image as a float32 HW array in [0, 1], whatever the input's kind."""
         from ..predict.image import as_array
 
         return self._apply_array(as_array(image), tile=tile)[..., 0].astype(np.float32) / 255.0
@@ -97,6 +113,29 @@ class SaliencyPredictor(Translator):
         if fixations is not None:
             fix = read_fixations(fixations, gt.a.names, [t.shape for t in truths])
         return sal.evaluate(preds, truths, fix, level)
+
+    @verb("eval-saliency", help={
+        "images": "Folder of images (with --maps).",
+        "maps": "Folder of true saliency maps matched by name.",
+        "pairs": "Folder of image|map side-by-side files.",
+        "data": "builtin:saliency?n=200&seed=1 (use another seed than training's).",
+        "fixations": "Folder of fixation images matched by name (non-zero = fixation); default: pixels >= "
+                     "--level of each map's peak.",
+        "level": "Pseudo-fixations: fraction of the true map's maximum.",
+        "limit": "Score only the first N pairs.",
+        "output": "Also write the scores as JSON."})
+    def eval_saliency(self, images: str | None = None, maps: str | None = None, pairs: str | None = None,
+                      data: str | None = None, fixations: str | None = None, level: float = 0.5,
+                      limit: int | None = None, output: Path | None = None) -> str:
+        """Score a saliency model against true maps: CC, NSS, KL, AUC-Judd, SIM (means over the images)."""
+        from ..fileio import write_json
+
+        scores = self.evaluate(images, maps, data=data, pairs=pairs, fixations=fixations, limit=limit, level=level)
+        line = "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items())
+        if output is not None:
+            write_json(output, scores)
+            line += f" -> {output}"
+        return line
 
 
 SaliencyPrediction.Predictor = SaliencyPredictor

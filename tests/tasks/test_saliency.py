@@ -54,9 +54,10 @@ def test_trains_on_user_pairs_and_predicts_grey_maps(tmp_path):
     grid = np.asarray(Image.open(tmp_path / "run" / "samples" / "step-000003.png"))
     assert grid.shape[1] == 3 * 32 + 4 * 2                   # image | predicted | true map
     out = model.apply(np.zeros((40, 50, 3), np.uint8))
-    assert out.shape == (40, 50, 1) and out.dtype == np.uint8
-    pred = model.predict(np.zeros((40, 50, 3), np.uint8))
-    assert pred.shape == (40, 50) and 0 <= pred.min() <= pred.max() <= 1
+    assert out.shape == (40, 50) and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
+    assert np.array_equal(model.predict(np.zeros((40, 50, 3), np.uint8)), out)
+    assert model.apply(Image.new("RGB", (50, 40))).mode == "L"
+    assert not model.can("sample") and "eval-saliency" in model.verbs()
     scores = model.evaluate(images, maps)
     assert set(scores) == {"cc", "nss", "kl", "auc_judd", "sim", "n"} and scores["n"] == 3
     # user fixation images (non-zero = fixation) instead of the maps' peaks
@@ -67,6 +68,20 @@ def test_trains_on_user_pairs_and_predicts_grey_maps(tmp_path):
         Image.fromarray(f).save(tmp_path / "fix" / f"s{i}.png")
     with_fix = model.evaluate(images, maps, fixations=str(tmp_path / "fix"))
     assert with_fix["cc"] == pytest.approx(scores["cc"]) and with_fix["nss"] != pytest.approx(scores["nss"])
+    # the verb: what `ganforge eval-saliency MODEL ...` prints, and the JSON it writes
+    line = model.eval_saliency(images=images, maps=maps, level=0.5, output=tmp_path / "scores.json")
+    assert line.startswith("cc=") and "auc_judd=" in line and "n=3" in line and line.endswith("scores.json")
+    assert json.loads((tmp_path / "scores.json").read_text())["cc"] == pytest.approx(scores["cc"])
+    with pytest.raises(ConfigError, match="images and maps go together"):
+        model.eval_saliency(images=images)
+
+
+def test_saliency_run_defaults_are_the_old_cli_ones(tmp_path):
+    from ganforge.api import resolve
+
+    run, options = resolve("saliency", {"data": "builtin:saliency"})
+    assert (run.steps, run.batch, run.beta1, run.beta2, run.eval_every) == (2000, 16, 0.5, 0.999, 200)
+    assert (options.crop, options.width) == (64, 32)
 
 
 def test_builtin_data_cli_train_apply_and_eval(tmp_path):
