@@ -68,7 +68,7 @@ def test_training_composites_and_network(tmp_path):
     m = random_masks(8, 32, torch.Generator().manual_seed(2))
     comp = m * photo + (1 - m) * shifted
     with torch.no_grad():
-        out = (model.G(torch.cat([comp * 2 - 1, m * 2 - 1], 1)) + 1) / 2
+        out = (model.nets["G"](torch.cat([comp * 2 - 1, m * 2 - 1], 1)) + 1) / 2
     assert (out - shifted).pow(2).mean() < 0.8 * (comp - shifted).pow(2).mean()
     src, truth, mask = scene()
     res = model.blend((src * 255).astype(np.uint8), (truth * 255).astype(np.uint8), mask)
@@ -78,13 +78,43 @@ def test_training_composites_and_network(tmp_path):
         model.blend(src, truth, np.zeros_like(mask))
     with pytest.raises(ConfigError, match="needs a trained blending model"):
         blend(src, truth, mask, method="gp")
+    # the 'blend' verb with the model: gp by default
+    files = scene_files(tmp_path)
+    assert "blend" in model.verbs()
+    assert model.blend_files(**files, output=tmp_path / "gp.png") == f"wrote {tmp_path / 'gp.png'} (gp)"
+    assert np.asarray(Image.open(tmp_path / "gp.png")).shape == (48, 64, 3)
+
+
+def scene_files(folder):
+    """The scene as files: {"src", "dst", "mask"} paths."""
+    src, truth, mask = scene()
+    for name, a in (("fg.png", src), ("bg.png", truth)):
+        Image.fromarray((a * 255).astype(np.uint8)).save(folder / name)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "mask.png")
+    return {"src": folder / "fg.png", "dst": folder / "bg.png", "mask": folder / "mask.png"}
+
+
+def test_blend_verb_without_a_model(tmp_path):
+    from ganforge.tasks.blend import BlendModel
+
+    files = scene_files(tmp_path)
+    verb = BlendModel.verbs()["blend"]
+    assert verb.__ganforge_verb__["model"] == "optional"
+    assert verb(None, **files, output=tmp_path / "p.png") == f"wrote {tmp_path / 'p.png'} (poisson)"
+    src, truth, mask = scene()
+    out = np.asarray(Image.open(tmp_path / "p.png"))
+    assert out.shape == (48, 64, 3) and psnr(out / 255, truth) > psnr(np.where(mask[..., None], src, truth), truth)
+    assert "(copy)" in verb(None, **files, output=tmp_path / "c.png", method="copy")
+    with pytest.raises(ConfigError, match="needs a trained blending model"):
+        verb(None, **files, output=tmp_path / "g.png", method="gp")
+    with pytest.raises(ConfigError, match="give -o/--output"):
+        verb(None, **files)
+    with pytest.raises(DataError, match="no such image"):
+        verb(None, **dict(files, src=tmp_path / "nope.png"), output=tmp_path / "o.png")
 
 
 def test_cli_blend(tmp_path):
-    src, truth, mask = scene()
-    for name, a in (("fg.png", src), ("bg.png", truth)):
-        Image.fromarray((a * 255).astype(np.uint8)).save(tmp_path / name)
-    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    scene_files(tmp_path)
     run = CliRunner()
     r = run.invoke(app, ["blend", "--src", str(tmp_path / "fg.png"), "--dst", str(tmp_path / "bg.png"), "--mask",
                          str(tmp_path / "mask.png"), "-o", str(tmp_path / "out.png")], catch_exceptions=False)
