@@ -163,7 +163,7 @@ def run_table(name: str, df: pd.DataFrame, target: str, args, tmp: Path) -> dict
              "best_step": (model.meta.get("best") or {}).get("step")}
     if level is not None:
         t = time.perf_counter()
-        cond = model.sample(1000, where=f"{target}={level}", seed=1)
+        cond = model.sample(1000, condition=f"{target}={level}", seed=1)
         extra["condition_met"] = round(float((cond[target] == level).mean()), 3)
         extra["condition_1k_s"] = round(time.perf_counter() - t, 2)
     num = [c for c, k in kinds.items() if k == "numeric"]

@@ -25,7 +25,7 @@ import logging
 import math
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import losses
-from ..config import to_dict
+from ..config import option, to_dict
 from ..data.table_codec import TableCodec
 from ..data.tables import NUMERIC, ColumnSpec, fingerprint, infer_schema, read_table, restore_column
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, GanforgeError
+from ..nets import registry
 from ..nets.tabular import TableCritic, TableGenerator
-from ..predict.base import Model
+from ..predict.base import Model, NotSupported
 from . import register
 
 log = logging.getLogger("ganforge.tasks.table")
@@ -61,28 +62,29 @@ class ConditionError(GanforgeError):
 
 @dataclass
 class TableOptions:
-    data: Any = ""                       # CSV / TSV / Parquet path; a pandas DataFrame through the Python API
-    types: Any = None                    # {"age": "int"} or "age=int,zip=categorical" (int, float, categorical,
-                                         # bool, datetime, drop)
-    target: str | None = None            # the column utility is measured on (and conditioned on by preference)
-    pac: int = 10                        # rows per critic input (PacGAN); the batch is rounded to a multiple
-    z_dim: int = 128
-    gen_dims: list[int] = field(default_factory=lambda: [256, 256])
-    dis_dims: list[int] = field(default_factory=lambda: [256, 256])
-    gp_weight: float = 10.0
-    tau: float = 0.2                     # Gumbel-softmax temperature while training
-    max_modes: int = 10                  # Gaussian-mixture modes per numeric column
-    max_levels: int = 100                # modelled levels per categorical column (the rest: "other")
-    validation: float = 0.1              # share of rows held out for model selection (tables of 1000+ rows)
-    eval_rows: int = 2000                # rows generated (and real rows compared) per evaluation
-    select: bool = True                  # keep the best-scoring model as model.safetensors
-    calibrate: bool = True               # map each numeric column's generated quantiles onto the real ones
-    patience: int | None = 10            # stop after this many evaluations without a fidelity gain (None: never)
-    min_delta: float = 0.001             # the smallest fidelity gain that counts for patience
-    dp_epsilon: float | None = None      # differential privacy: DP-SGD on the critic until epsilon is spent
-    dp_delta: float | None = None        # default: 1 / (10 x training rows)
-    dp_noise: float = 1.0                # noise multiplier (sigma): more noise, more steps for the same epsilon
-    dp_max_grad_norm: float = 1.0        # per-record gradient clip
+    data: Any = option("", "CSV, TSV or Parquet file (a pandas DataFrame through the Python API).")
+    types: Any = option(None, "Override inferred types: age=int,zip=categorical,id=drop (int, float, categorical, "
+                        "bool, datetime, drop); a dict from Python.")
+    target: str | None = option(None, "Column to predict (utility reports, preferred condition).")
+    pac: int = option(10, "Rows the critic judges together (PacGAN); the batch is rounded to a multiple.")
+    z_dim: int = option(128, "Noise size.")
+    gen_dims: list[int] = option(default_factory=lambda: [256, 256], help="Generator hidden widths.")
+    dis_dims: list[int] = option(default_factory=lambda: [256, 256], help="Critic hidden widths.")
+    gp_weight: float = option(10.0, "Gradient penalty weight (WGAN-GP).")
+    tau: float = option(0.2, "Gumbel-softmax temperature while training.")
+    max_modes: int = option(10, "Gaussian-mixture modes per numeric column.")
+    max_levels: int = option(100, "Modelled levels per categorical column; rarer ones share 'other'.")
+    validation: float = option(0.1, "Share of rows held out for model selection (tables of 1000+ rows).")
+    eval_rows: int = option(2000, "Rows generated (and real rows compared) per evaluation.")
+    select: bool = option(True, "Keep the best-scoring model as model.safetensors.")
+    calibrate: bool = option(True, "Map each numeric column's generated quantiles onto the real ones.")
+    patience: int | None = option(10, "Stop after N evaluations without a fidelity gain (0 or None: never).")
+    min_delta: float = option(0.001, "The smallest fidelity gain that counts for --patience.")
+    dp_epsilon: float | None = option(None, "Differential privacy: train the critic with DP-SGD and stop when this "
+                                      "epsilon is spent.")
+    dp_delta: float | None = option(None, "DP delta (default 1 / (10 x rows)).")
+    dp_noise: float = option(1.0, "DP noise multiplier (sigma): more noise, more steps per epsilon.")
+    dp_max_grad_norm: float = option(1.0, "DP per-record gradient clip.")
 
     def validate(self) -> None:
         if not isinstance(self.data, str):
@@ -100,8 +102,8 @@ class TableOptions:
             raise ConfigError("tau must be positive and gp_weight non-negative")
         if not self.gen_dims or not self.dis_dims or min(self.gen_dims + self.dis_dims) < 1:
             raise ConfigError("gen_dims and dis_dims must be non-empty lists of positive widths")
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(f"patience must be a positive number of evaluations (or None), got {self.patience}")
+        if self.patience is not None and self.patience < 0:
+            raise ConfigError(f"patience must be a number of evaluations (0 or None: never), got {self.patience}")
         if self.dp_epsilon is not None:
             if self.dp_epsilon <= 0 or self.dp_noise <= 0 or self.dp_max_grad_norm <= 0:
                 raise ConfigError("dp_epsilon, dp_noise and dp_max_grad_norm must be positive")
@@ -206,6 +208,8 @@ def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
 class TabularSynthesis(AdversarialTask):
     Options = TableOptions
     data_kind = "table"
+    # what the CLI's `train table` used (fp32: the networks are small); the benchmarks measured these
+    run_defaults = {"steps": 3000, "batch": 500, "eval_every": 200, "log_every": 50, "precision": "fp32"}
 
     def __init__(self, options: TableOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -390,17 +394,18 @@ class TabularSynthesis(AdversarialTask):
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
         G = ema if ema is not None else copy.deepcopy(raw["G"]).eval()
-        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
-        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs},
-                         "codec": self.codec.to_json(), "cond_freq": self.cond.freq,
-                         "calibration": self.predictor(G).meta["calibration"],
+        tensors, specs = registry.export({"G": G})
+        return tensors, {"nets": specs, "options": to_dict(self.options), "codec": self.codec.to_json(),
+                         "cond_freq": self.cond.freq, "calibration": self.predictor(G).meta["calibration"],
                          "privacy": self.privacy.describe() if self.privacy is not None else None}
 
     def predictor(self, G: nn.Module, step: int = 0) -> "TableModel":
         """A sampler for generator ``G`` (in eval mode), with its marginal calibration measured."""
         meta = {"task": self.name, "options": to_dict(self.options), "codec": self.codec.to_json(),
-                "cond_freq": self.cond.freq, "step": step, "nets": {"G": self.g_kwargs}, "calibration": {}}
-        model = TableModel(G, meta, codec=self.codec)
+                "cond_freq": self.cond.freq, "step": step, "calibration": {}}
+        # on G's own device: the base class moves networks to the predictor's device, and this G may be
+        # the engine's EMA generator
+        model = TableModel({"G": G}, meta, device=str(next(G.parameters()).device), codec=self.codec)
         if self.real_quantiles:
             values = model._values(CALIBRATION_ROWS, torch.Generator().manual_seed(12345),
                                    np.random.default_rng(12345), None)
@@ -447,7 +452,7 @@ class FidelitySelection(Callback):
         if self.leader is None or value >= self.leader[0] + opt.min_delta:
             self.leader = (value, step)
         evals = (step - self.leader[1]) // max(state.run.eval_every, 1)
-        if opt.patience is not None and evals >= opt.patience:
+        if opt.patience and evals >= opt.patience:
             self.task._early_stop = (f"early stop: fidelity has not gained {opt.min_delta} in {evals} evaluations "
                                      f"(best {self.leader[0]:.4f} at step {self.leader[1]})")
 
@@ -600,22 +605,27 @@ def condition_mask(df, conds: list[Condition]) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------- predictor
 class TableModel(Model):
-    """A trained table generator: ``sample(rows, where=..., seed=...)`` gives a pandas DataFrame with the
-    input's columns (identifiers left out), order and dtypes."""
+    """A trained table generator: ``sample(rows, seed=..., condition="sex=F,age>40")`` gives a pandas DataFrame
+    with the input's columns (identifiers left out), order and dtypes."""
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu", codec: TableCodec | None = None):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).eval()
-        self.options = meta["options"]
+    Options = TableOptions
+    sample_suffixes = (".csv", ".parquet", ".tsv")
+    condition_help = 'conditions every row meets, e.g. "sex=F,age>40"'
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu", *,
+                 codec: TableCodec | None = None):
+        super().__init__(nets, meta, path, device)
         self.codec = codec or TableCodec.from_json(meta["codec"])
         self.cond = CondSampler(self.codec, None, meta["cond_freq"])
         self.calibration = meta.get("calibration") or {}
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "TableModel":
-        G = TableGenerator(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        return cls(G, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": registry.name_of(TableGenerator), **meta["nets"]["G"]}}
+
+    @property
+    def G(self) -> nn.Module:
+        return self.nets["G"]
 
     @property
     def columns(self) -> list[str]:
@@ -624,7 +634,7 @@ class TableModel(Model):
     @torch.no_grad()
     def _values(self, n: int, gen: torch.Generator, rng: np.random.Generator, native: Condition | None):
         """Model values per column (before calibration and dtype restoration)."""
-        z = torch.randn(n, self.options["z_dim"], generator=gen)
+        z = torch.randn(n, self.options.z_dim, generator=gen)
         if native is not None:
             k = next(i for i, (c, _) in enumerate(self.codec.discrete) if self.codec.schema.columns[c].name == native.column)
             cond = self.cond.vector(torch.full((n,), k), torch.full((n,), native.native))
@@ -649,19 +659,26 @@ class TableModel(Model):
         specs = {c.name: c for c in self.codec.schema.columns}
         return pd.DataFrame({name: restore_column(specs[name], values[name]) for name in self.columns})
 
-    def sample(self, rows: int, where: str | list | None = None, seed: int = 0, batch: int = 50_000,
-               max_draws: int | None = None):
-        """``rows`` synthetic rows as a DataFrame; same seed, same rows.
+    def sample(self, n: int, *, seed: int = 0, condition: str | list | None = None, where: str | list | None = None,
+               batch: int = 50_000, max_draws: int | None = None):
+        """``n`` synthetic rows as a DataFrame; same seed, same rows.
 
-        ``where`` (e.g. ``"sex=F,age>40"``): every returned row satisfies every condition. A categorical
-        equality conditions the generator natively; the rest is met by batched rejection, drawing at
-        most ``max_draws`` rows (default max(200,000, 200 x rows)) before raising :class:`ConditionError`.
+        ``condition`` (e.g. ``"sex=F,age>40"``, or a list of such terms): every returned row satisfies every
+        condition. A categorical equality conditions the generator natively; the rest is met by batched
+        rejection, drawing at most ``max_draws`` rows (default max(200,000, 200 x n)) before raising
+        :class:`ConditionError`. ``where`` is the former name of ``condition`` (deprecated).
         """
         import pandas as pd
 
-        if not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 0:
-            raise ConfigError(f"rows must be a non-negative integer, got {rows!r}")
-        conds = resolve_conditions(parse_where(where), self.codec)
+        if where is not None:
+            import warnings
+            warnings.warn("TableModel.sample(where=...) is now sample(condition=...)", DeprecationWarning, stacklevel=2)
+            if condition is None:
+                condition = where
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+            raise ConfigError(f"rows must be a non-negative integer, got {n!r}")
+        rows = int(n)
+        conds = resolve_conditions(parse_where(condition), self.codec)
         native = None
         natives = [c for c in conds if c.native is not None]
         if natives:  # condition on the rarest one; the others are checked by rejection
@@ -678,20 +695,37 @@ class TableModel(Model):
                     f"{rows} were asked for (raise max_draws, or relax the condition)")
             rate = (have + 1) / (drawn + 1) if drawn else 1.0
             if rest:
-                n = int(min(batch, budget - drawn, max(1000, math.ceil((rows - have) / rate * 1.2))))
+                draw = int(min(batch, budget - drawn, max(1000, math.ceil((rows - have) / rate * 1.2))))
             else:
-                n = min(batch, rows - have)
-            df = self._generate(n, gen, rng, native)
-            drawn += n
+                draw = min(batch, rows - have)
+            df = self._generate(draw, gen, rng, native)
+            drawn += draw
             if rest:
                 df = df[condition_mask(df, rest)]
             parts.append(df)
             have += len(df)
         if not parts:
             specs = {c.name: c for c in self.codec.schema.columns}
-            return pd.DataFrame({n: restore_column(specs[n], np.array([], dtype=float if specs[n].kind in NUMERIC
-                                                                        else object)) for n in self.columns})
+            return pd.DataFrame({c: restore_column(specs[c], np.array([], dtype=float if specs[c].kind in NUMERIC
+                                                                        else object)) for c in self.columns})
         return pd.concat(parts, ignore_index=True).iloc[:rows].reset_index(drop=True)
+
+    def write_samples(self, result, path: str | Path, *, nrow: int | None = None) -> list[Path]:
+        """Write the rows as CSV (TSV for .tsv) or Parquet, by suffix."""
+        from ..data.tables import write_table
+
+        path = Path(path)
+        self.check_sample_path(path)
+        return [write_table(result, path)]
+
+    def write_each(self, result, folder: str | Path, *, prefix: str = "") -> list[Path]:
+        raise NotSupported("a table model writes its rows to one file: -o synth.csv (or .parquet)")
+
+    def preview(self, result, path: str | Path) -> list[Path]:
+        """The rows as CSV (the studio shows its head)."""
+        from ..data.tables import write_table
+
+        return [write_table(result, Path(path).with_suffix(".csv"))]
 
 
 TabularSynthesis.Predictor = TableModel

@@ -82,14 +82,14 @@ def test_training_learns_something_and_keeps_the_best_model(trained):
 
 def test_where_conditions_are_exact(trained):
     _, _, model = trained
-    s = model.sample(300, where="sex=F,age>40", seed=3)
+    s = model.sample(300, condition="sex=F,age>40", seed=3)
     assert len(s) == 300 and (s["sex"] == "F").all() and (s["age"] > 40).all()
-    s = model.sample(200, where="city=rare", seed=3)            # a 1% level, natively conditioned
+    s = model.sample(200, condition="city=rare", seed=3)            # a 1% level, natively conditioned
     assert len(s) == 200 and (s["city"] == "rare").all()
-    s = model.sample(100, where=["city!=north", "income<=60", "joined>=2021-01-01"], seed=4)
+    s = model.sample(100, condition=["city!=north", "income<=60", "joined>=2021-01-01"], seed=4)
     assert (s["city"] != "north").all() and (s["income"] <= 60).all()
     assert (s["joined"] >= pd.Timestamp("2021-01-01")).all()
-    s = model.sample(50, where="score=", seed=5)                # missing values can be asked for
+    s = model.sample(50, condition="score=", seed=5)                # missing values can be asked for
     assert s["score"].isna().all()
 
 
@@ -104,22 +104,59 @@ def test_where_conditions_are_exact(trained):
 ])
 def test_impossible_conditions_say_why(trained, where, message):
     with pytest.raises(ConditionError, match=message):
-        trained[2].sample(10, where=where)
+        trained[2].sample(10, condition=where)
+
+
+def test_where_is_a_deprecated_alias_of_condition(trained):
+    model = trained[2]
+    with pytest.warns(DeprecationWarning, match="condition"):
+        old = model.sample(20, where="sex=F", seed=2)
+    pd.testing.assert_frame_equal(old, model.sample(20, condition="sex=F", seed=2))
+
+
+def test_write_samples_preview_and_contract(trained, tmp_path):
+    from ganforge.errors import ConfigError
+    from ganforge.tasks.tabular import TableOptions
+
+    df, _, model = trained
+    assert isinstance(model.options, TableOptions) and model.conditions() is None and model.can("sample")
+    rows = model.sample(30, seed=0, condition="sex=M")
+    import importlib.util
+
+    parquet = importlib.util.find_spec("pyarrow") or importlib.util.find_spec("fastparquet")
+    for suffix in (".csv", ".parquet") if parquet else (".csv",):
+        [path] = model.write_samples(rows, tmp_path / f"s{suffix}")
+        back = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        assert len(back) == 30 and list(back.columns) == list(df.columns) and (back["sex"] == "M").all()
+    with pytest.raises(ConfigError, match=".csv, .parquet"):
+        model.write_samples(rows, tmp_path / "s.png")
+    [csv] = model.preview(rows, tmp_path / "preview.png")
+    assert csv.suffix == ".csv" and len(pd.read_csv(csv)) == 30
+
+
+def test_run_defaults_are_the_former_cli_defaults():
+    from ganforge.api import resolve
+
+    run, options = resolve("table", {"data": "t.csv"})
+    assert (run.steps, run.batch, run.eval_every, run.log_every, run.precision) == (3000, 500, 200, 50, "fp32")
+    assert options.patience == 10 and options.min_delta == 0.001
+    run, _ = resolve("table", {"data": "t.csv", "minutes": 2.0})
+    assert run.steps is None and run.minutes == 2.0
 
 
 def test_too_rare_conditions_stop_within_the_budget(trained):
     _, _, model = trained
     top = model.codec.schema["income"].max
     with pytest.raises(ConditionError, match="too rare"):
-        model.sample(100, where=f"income>{top - 1e-6}", max_draws=5000)
+        model.sample(100, condition=f"income>{top - 1e-6}", max_draws=5000)
 
 
 def test_reloaded_model_gives_identical_samples(trained):
     _, out, model = trained
     again = ganforge.load(out)
-    a, b = model.sample(200, seed=7, where="sex=M"), again.sample(200, seed=7, where="sex=M")
+    a, b = model.sample(200, seed=7, condition="sex=M"), again.sample(200, seed=7, condition="sex=M")
     pd.testing.assert_frame_equal(a, b)
-    assert not a.equals(again.sample(200, seed=8, where="sex=M"))
+    assert not a.equals(again.sample(200, seed=8, condition="sex=M"))
     assert (out / "model-last.safetensors").exists() or model.meta["best"]["step"] == model.meta["step"]
 
 
@@ -162,7 +199,7 @@ def test_dataframe_input_and_types_through_the_api(tmp_path):
     assert config["options"]["data"].startswith("DataFrame 300x7")
     assert set(model.sample(100)["age"]) <= set(df["age"])
     level = int(df["age"].value_counts().index[0])     # a numeric level of a categorical column
-    s = model.sample(30, where=f"age={level}", seed=1)
+    s = model.sample(30, condition=f"age={level}", seed=1)
     assert s["age"].dtype == df["age"].dtype and (s["age"] == level).all()
 
 
