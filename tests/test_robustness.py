@@ -1,6 +1,8 @@
 """Attacks (FGSM, PGD) on a tiny trained classifier, the evaluation table, the purifier task and the CLI."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from ganforge.cli.app import app
 from ganforge.data import load_images
 from ganforge.errors import CheckpointError, ConfigError, DataError
 from ganforge.recipes.robustness import Classifier, evaluate, fgsm, load_classifier, pgd, table
+from ganforge.tasks.purifier import PurifierModel
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
@@ -103,6 +106,22 @@ def test_purifier_train_purify_and_cli(scripted, digits, tmp_path):
     assert model.meta["classifier"]["input_size"] == 16 and model.meta["data"]["labels"] == "data"
     with pytest.raises(DataError, match="expected"):
         model.purify(torch.zeros(2, 3, 16, 16))
+    # the 'robustness' verb from Python, with this purifier and without one (self None: the classifier alone)
+    text = model.robustness(classifier=scripted, size=16, channels=1, data="builtin:digits", attack="fgsm", eps="0.1",
+                            n=60, output=tmp_path / "v.json")
+    assert "after purification" in text and text.endswith(f"wrote {tmp_path / 'v.json'}")
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["n"] == 60 and report["rows"][0]["purified"] is not None
+    bare = PurifierModel.verbs()["robustness"]
+    assert bare.__ganforge_verb__["model"] == "optional" and bare.__ganforge_verb__["model_flag"] == "--purifier"
+    text = bare(None, classifier=scripted, size=16, channels=1, data="builtin:digits", attack="fgsm", eps="0.1", n=60)
+    assert "after purification" not in text and "fgsm" in text
+    with pytest.raises(ConfigError, match="give --purifier"):
+        bare(None, classifier=scripted, size=16, channels=1, data="builtin:digits", white_box=True)
+    with pytest.raises(ConfigError, match="--classifier"):
+        bare(None, data="builtin:digits")
+    with pytest.raises(ConfigError, match="comma list"):
+        bare(None, classifier=scripted, size=16, channels=1, data="builtin:digits", eps="a,b")
     run = CliRunner()
     r = run.invoke(app, ["robustness", "--classifier", str(scripted), "--size", "16", "--channels", "1", "--data",
                          "builtin:digits", "--purifier", str(tmp_path / "pur"), "--eps", "0.1", "--n", "100",
@@ -117,7 +136,7 @@ def test_purifier_train_purify_and_cli(scripted, digits, tmp_path):
                          "--data", "builtin:digits", "--eps", "a,b"])
     assert r.exit_code == 1 and "comma list" in r.output
     r = run.invoke(app, ["score", str(tmp_path / "pur"), "builtin:digits"])
-    assert r.exit_code == 1 and "needs an anomaly model" in r.output
+    assert r.exit_code == 1 and "cannot score" in r.output
     r = run.invoke(app, ["train", "purifier", "--classifier", str(tmp_path / "pur" / "model.safetensors"),
                          "--data", "builtin:digits", "--out", str(tmp_path / "p2"), "--steps", "1"])
     assert r.exit_code == 1 and "not a classifier" in r.output
