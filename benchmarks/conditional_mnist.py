@@ -79,7 +79,7 @@ def evaluate_models(work: Path, features: Path, n: int) -> dict:
         row = {k: report["scores"][k] for k in ("fid", "kid", "kid_std")}
         if model.conditional:
             labels = np.arange(n) % 10
-            images = model.sample(n, seed=1, classes=[str(c) for c in labels])
+            images = model.sample(n, seed=1, condition=[str(c) for c in labels])
             row["cas"] = classification_accuracy_score(extractor.logits, images, labels)
         else:
             # no labels to check against; the classifier's label histogram shows how balanced the classes are

@@ -39,7 +39,7 @@ def test_writes_class_folders_and_a_manifest(augmented):
     # each image is the model's sample for its seed and class
     model = ganforge.load(rows[0]["model"])
     r = rows[13]
-    again = model.sample(1, seed=int(r["seed"]), classes=r["class"])[0]
+    again = model.sample(1, seed=int(r["seed"]), condition=r["class"])[0]
     assert np.array_equal(np.asarray(Image.open(out / r["file"])), again[..., 0])
     # the output reads back as a labelled set, by folders and by the manifest
     for source in (out, out / "manifest.csv"):

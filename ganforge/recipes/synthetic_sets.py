@@ -7,7 +7,7 @@ and writes ``per_class`` new images of every class in the class-folder layout::
     OUT/<class>/gan-000000.png ...
     OUT/manifest.csv        file,class,seed,model,step (one row per image; file relative to OUT)
 
-Image ``i`` of the manifest is ``load(model).sample(1, seed=seed_i, classes=class_i)``. The manifest is
+Image ``i`` of the manifest is ``load(model).sample(1, seed=seed_i, condition=class_i)``. The manifest is
 itself a ``file,label`` CSV, so ``--data OUT/manifest.csv`` (or ``--data OUT``) reads the synthetic set
 back with its labels. The training run goes to ``run`` (default: the sibling folder ``OUT-run``), not
 inside OUT, so that OUT holds nothing but the classes.
@@ -155,7 +155,7 @@ def write_synthetic(m, out: str | Path, per_class: int, *, seed: int = 0, overwr
         for child in out.iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     total = per_class * len(classes)
-    # one seed per candidate: image i is exactly load(model).sample(1, seed=seed_i, classes=class_i)
+    # one seed per candidate: image i is exactly load(model).sample(1, seed=seed_i, condition=class_i)
     draws = per_class * (max_draws if classifier is not None else 1)
     rng = np.random.default_rng(seed)
     model_path = str(Path(m.path).resolve()) if m.path is not None else ""
