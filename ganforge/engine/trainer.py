@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import __version__, artifact
+from .. import artifact
+from ..version import __version__
 from ..config import RunConfig
 from ..errors import CheckpointError, DivergenceError
 from . import checkpoint
