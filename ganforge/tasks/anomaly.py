@@ -315,7 +315,8 @@ class AnomalyModel(Model):
     default: the one trained for); ``predict(images)`` -> True where the score exceeds the threshold
     (default: the automatic one stored in the model file); ``analyze(images)`` -> scores, names,
     reconstructions and heat maps (per-pixel |x - x_hat|). ``images``: a path (folder, file, archive,
-    IDX, ...), an ImageSet, a uint8 array or a float tensor in [-1, 1].
+    IDX, ...), an ImageSet, a uint8 array or a float tensor in [-1, 1]. The verb ``score`` (``score_files``)
+    writes the scores of image files to a CSV, with optional heat maps and threshold.
     """
 
     Options = AnomalyOptions

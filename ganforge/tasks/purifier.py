@@ -149,7 +149,9 @@ class Purification(AdversarialTask):
 
 class PurifierModel(Model):
     """A trained purifier: ``purify(x)`` maps float [-1, 1] NCHW images to cleaned images of the same shape
-    (also callable as ``model(x)``). ``meta["classifier"]`` names the classifier it was trained to defend."""
+    (also callable as ``model(x)``). ``meta["classifier"]`` names the classifier it was trained to defend.
+    The verb ``robustness`` evaluates a classifier under attack, with this purifier in front or (``self`` None)
+    alone: :func:`ganforge.recipes.robustness.robustness_report`."""
 
     Options = PurifierOptions
 
