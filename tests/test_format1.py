@@ -23,7 +23,7 @@ CALLS = {
     "image": lambda m: m.sample(4, seed=0),
     "image-conditional": lambda m: m.sample(4, seed=0, condition="3"),
     "table": lambda m: m.sample(10, seed=0).astype(str).to_numpy().astype("U"),
-    "series": lambda m: m.sample(3, seed=0)[0],
+    "series": lambda m: m.sample_arrays(3, seed=0)[0],
     "translate": lambda m: m.apply(IMG),
     "translate-cycle": lambda m: m.apply(IMG, direction="BtoA"),
     "restore": lambda m: m.apply(IMG),
@@ -31,7 +31,7 @@ CALLS = {
     "anomaly": lambda m: m.score(np.zeros((3, 16, 16), np.uint8) + np.arange(3)[:, None, None].astype(np.uint8) * 60),
     "purifier": lambda m: m.purify(_x16()).numpy(),
     "blend": lambda m: m.blend(IMG, 255 - IMG, MASK),
-    "video": lambda m: m.predict(np.zeros((1, 3, 16, 16, 1), np.uint8) + 80),
+    "video": lambda m: m.apply(np.zeros((1, 3, 16, 16, 1), np.uint8) + 80),
     "voxels": lambda m: m.sample(2, seed=0),
     "text2image": lambda m: m.sample(2, seed=0),
 }

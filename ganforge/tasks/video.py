@@ -21,10 +21,11 @@ import torch.nn as nn
 
 from .. import losses
 from ..imaging import media
-from ..config import to_dict
+from ..config import check_choices, option, to_dict
 from ..data.video import load_videos, read_any, resize_frames
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, DataError
+from ..nets import registry
 from ..nets.video import VideoCritic, VideoPredictorNet
 from ..predict.base import Model
 from . import register
@@ -32,19 +33,20 @@ from . import register
 
 @dataclass
 class VideoOptions:
-    data: str = "builtin:moving_digits"
-    context: int = 4                   # frames given
-    predict: int = 8                   # frames predicted
-    size: int = 32                     # frame side (a multiple of 4)
-    channels: int | None = None        # None: 1 if every video is grey, else 3
-    limit: int | None = None           # use only the first N videos
-    width: int = 16                    # base channels (32 is ~3x slower per step on CPU)
-    z_dim: int = 16
-    loss: str = "ns"
-    recon_weight: float = 100.0        # L1 to the true future (pixels in [-1, 1])
-    adv_weight: float = 1.0
-    holdout: float = 0.1               # fraction of clips kept out of training, for evaluation
-    sample_clips: int = 4              # clips in each evaluation GIF
+    data: str = option("builtin:moving_digits", "Folder of video files (.mp4 .avi .mov .webm .gif), .npy "
+                       "(N, T, H, W[, C]), or builtin:moving_digits.")
+    context: int = option(4, "Frames given.")
+    predict: int = option(8, "Frames to predict.")
+    size: int = option(32, "Frame side (multiple of 4).")
+    channels: int | None = option(None, "1 or 3 (default: 1 if every video is grey, else 3).", choices=(1, 3))
+    limit: int | None = option(None, "Use only the first N videos.")
+    width: int = option(16, "Base channel count (32 is ~3x slower per step on CPU).")
+    z_dim: int = option(16, "Noise dimension of the generator.")
+    loss: str = option("ns", "Adversarial loss: ns, hinge or lsgan.", choices=("ns", "hinge", "lsgan"))
+    recon_weight: float = option(100.0, "Weight of the L1 loss to the true future (pixels in [-1, 1]).")
+    adv_weight: float = option(1.0, "Weight of the adversarial loss.")
+    holdout: float = option(0.1, "Fraction of clips kept out of training, for evaluation.")
+    sample_clips: int = option(4, "Clips in each evaluation GIF.")
 
     def validate(self) -> None:
         if self.context < 1:
@@ -53,10 +55,7 @@ class VideoOptions:
             raise ConfigError(f"predict must be at least 1 frame, got {self.predict}")
         if self.size < 16 or self.size % 4:
             raise ConfigError(f"size must be a multiple of 4 and at least 16, got {self.size}")
-        if self.channels not in (None, 1, 3):
-            raise ConfigError(f"channels must be 1 or 3; got {self.channels}")
-        if self.loss not in losses.LOSSES or self.loss == "wgan-gp":
-            raise ConfigError(f"loss must be ns, hinge or lsgan; got {self.loss!r}")
+        check_choices(self)
         for name in ("width", "z_dim", "sample_clips"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
@@ -80,6 +79,8 @@ def to_uint8_frames(x: torch.Tensor) -> np.ndarray:
 @register("video")
 class VideoPrediction(AdversarialTask):
     Options = VideoOptions
+    # what the old CLI's `train video` used besides RunConfig's defaults: 32 clips a step
+    run_defaults: dict[str, Any] = {"batch": 32}
 
     def __init__(self, options: VideoOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -94,9 +95,8 @@ class VideoPrediction(AdversarialTask):
         held = int(round(n * opt.holdout)) if n >= 10 else 0
         self.train_clips = self.data.clips[: n - held]
         self.held_clips = self.data.clips[n - held:] if held else self.data.clips[: min(n, 8)]
-        self.g_kwargs = dict(channels=opt.channels, width=opt.width, z_dim=opt.z_dim)
-        self.d_kwargs = dict(channels=opt.channels, width=opt.width)
-        self.modules = {"G": VideoPredictorNet(**self.g_kwargs), "D": VideoCritic(**self.d_kwargs)}
+        self.modules = {"G": VideoPredictorNet(channels=opt.channels, width=opt.width, z_dim=opt.z_dim),
+                        "D": VideoCritic(channels=opt.channels, width=opt.width)}
         self.phases = [Phase("G", "G", 1), Phase("D", "D", 1)]
         self._fake: torch.Tensor | None = None
 
@@ -138,10 +138,9 @@ class VideoPrediction(AdversarialTask):
         return [HeldOutPredictions(self)]
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        G = ema if ema is not None else raw["G"]
-        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
-        tensors.update({f"D.{k}": v for k, v in raw["D"].state_dict().items()})
-        return tensors, {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+        # ema_module "G": the engine passes the EMA generator, the one that predicts
+        tensors, specs = registry.export({"G": ema, "D": raw["D"]})
+        return tensors, {"nets": specs, "options": to_dict(self.options)}
 
 
 def score_predictions(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[float]]:
@@ -167,8 +166,7 @@ class HeldOutPredictions(Callback):
         opt = self.task.options
         G = state.sampling_net("G")
         clips = self.task.held_clips[:256]
-        meta = {"options": to_dict(opt), "nets": {"G": self.task.g_kwargs}}
-        model = VideoPredictor(G, meta, device=state.device)
+        model = VideoPredictor({"G": G}, {"task": "video", "options": to_dict(opt)}, device=state.device)
         frames = clips.permute(0, 1, 3, 4, 2).numpy()
         pred = model.predict(frames[:, :opt.context], opt.predict, seed=0)
         scores = score_predictions(pred, frames[:, opt.context:opt.context + opt.predict])
@@ -229,22 +227,22 @@ def comparison_frames(context: np.ndarray, pred: np.ndarray, truth: np.ndarray |
 
 
 class VideoPredictor(Model):
-    """A trained video predictor: ``predict(context)`` -> future frames; ``apply_path`` for files."""
+    """A trained video predictor: ``apply(frames or video file)`` / ``predict(context)`` -> the next frames;
+    ``apply_path`` writes them (with the context and the truth) to a file. It makes no samples of its own."""
 
-    APPLY_OPTIONS = ("seed", "start", "frames", "clip", "fps")
+    Options = VideoOptions
+    apply_options = ("seed", "start", "frames", "clip", "fps")
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).eval()
-        o = meta["options"]
-        self.context, self.horizon, self.size = o["context"], o["predict"], o["size"]
-        self.channels, self.z_dim = o["channels"], o["z_dim"]
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
+        self.G = self.nets["G"]
+        o = self.options
+        self.context, self.horizon, self.size = o.context, o.predict, o.size
+        self.channels, self.z_dim = o.channels, o.z_dim
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "VideoPredictor":
-        G = VideoPredictorNet(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        return cls(G, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": registry.name_of(VideoPredictorNet), **meta["nets"]["G"]}}
 
     @torch.no_grad()
     def predict(self, context: np.ndarray, n: int | None = None, seed: int = 0, batch: int = 64) -> np.ndarray:
@@ -273,21 +271,11 @@ class VideoPredictor(Model):
         pred = np.concatenate(out) if out else np.zeros((0, n, self.size, self.size, self.channels), np.uint8)
         return pred[0] if single else pred
 
-    def sample(self, n: int, seed: int = 0, **_: Any):
-        raise ConfigError("a video model predicts from a clip: ganforge apply RUN clip.mp4 -o pred.gif")
-
-    def apply_path(self, input: Path, output: Path, *, progress: Callable | None = None, **options: Any
-                   ) -> list[Path]:
-        """Predict the continuation of the video in ``input`` and write ``output``.
-
-        ``output`` .gif/.mp4: context and prediction beside the truth (when the video is long enough);
-        .npy: the predicted frames, uint8 (n, H, W, C). Options: ``seed``, ``start`` (first context frame,
-        default 0), ``frames`` (how many to predict, default the trained horizon), ``clip`` (which video of
-        an .npy holding several, default 0), ``fps`` (default 4).
-        """
-        unknown = sorted(set(options) - set(self.APPLY_OPTIONS))
+    def _option_values(self, options: dict[str, Any]) -> dict[str, int]:
+        """The apply options as whole numbers (the CLI gives strings), with their defaults, checked."""
+        unknown = sorted(set(options) - set(self.apply_options))
         if unknown:
-            raise ConfigError(f"unknown option {unknown[0]!r} for video models (known: {', '.join(self.APPLY_OPTIONS)})")
+            raise ConfigError(f"unknown option {unknown[0]!r} for video models (known: {', '.join(self.apply_options)})")
         defaults = {"seed": 0, "start": 0, "frames": self.horizon, "clip": 0, "fps": 4}
         values = {}
         for key, default in defaults.items():
@@ -295,12 +283,12 @@ class VideoPredictor(Model):
                 values[key] = int(options.get(key, default))
             except (TypeError, ValueError):
                 raise ConfigError(f"option {key}: expected a whole number, got {options[key]!r}") from None
-        seed, start, n, clip, fps = (values[k] for k in ("seed", "start", "frames", "clip", "fps"))
-        if n < 1 or start < 0 or clip < 0 or fps < 1:
+        if values["frames"] < 1 or values["start"] < 0 or values["clip"] < 0 or values["fps"] < 1:
             raise ConfigError("frames and fps must be positive; start and clip must not be negative")
-        output = Path(output)
-        if output.suffix.lower() not in (".gif", ".mp4", ".npy"):
-            raise ConfigError(f"{output}: write the prediction as .gif, .mp4 or .npy")
+        return values
+
+    def _read_clip(self, input: Path, start: int, clip: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Context frames (from ``start``) and the true frames after them, from a video file or .npy."""
         videos = read_any(Path(input))
         if clip >= len(videos):
             raise ConfigError(f"clip {clip}: {input} holds {len(videos)} video(s)")
@@ -309,13 +297,40 @@ class VideoPredictor(Model):
             raise DataError(f"{input}: {len(frames)} frame(s); this model needs {self.context} context frames"
                             + (f" from frame {start}" if start else ""))
         frames = resize_frames(frames, self.size, self.channels)
-        context = frames[start:start + self.context]
-        truth = frames[start + self.context:start + self.context + n]
+        return frames[start:start + self.context], frames[start + self.context:start + self.context + n]
+
+    def apply(self, x: Any, **options: Any) -> np.ndarray:
+        """The frames after the context: ``x`` is uint8 frames (k, H, W, C) or (B, k, H, W, C) at the model's
+        size, or a video file / .npy path (read from frame ``start`` of video ``clip``). Returns uint8
+        (n, H, W, C), or (B, n, H, W, C) for a batch. Options: ``frames`` (n, default the trained horizon),
+        ``seed``, ``start``, ``clip``."""
+        v = self._option_values(options)
+        if isinstance(x, (str, Path)):
+            x, _ = self._read_clip(Path(x), v["start"], v["clip"], v["frames"])
+        else:
+            x = np.asarray(x)
+            x = x[v["start"]:] if x.ndim == 4 else x[:, v["start"]:]
+        return self.predict(x, v["frames"], seed=v["seed"])
+
+    def apply_path(self, input: Path, output: Path, *, progress: Callable[[int, int], None] | None = None,
+                   **options: Any) -> list[Path]:
+        """Predict the continuation of the video in ``input`` and write ``output``.
+
+        ``output`` .gif/.mp4: context and prediction beside the truth (when the video is long enough);
+        .npy: the predicted frames, uint8 (n, H, W, C). Options: ``seed``, ``start`` (first context frame,
+        default 0), ``frames`` (how many to predict, default the trained horizon), ``clip`` (which video of
+        an .npy holding several, default 0), ``fps`` (default 4).
+        """
+        v = self._option_values(options)
+        output = Path(output)
+        if output.suffix.lower() not in (".gif", ".mp4", ".npy"):
+            raise ConfigError(f"{output}: write the prediction as .gif, .mp4 or .npy")
+        context, truth = self._read_clip(Path(input), v["start"], v["clip"], v["frames"])
         if progress is not None:
-            progress("predict", 0, 1)
-        pred = self.predict(context, n, seed=seed)
+            progress(0, 1)
+        pred = self.predict(context, v["frames"], seed=v["seed"])
         if progress is not None:
-            progress("predict", 1, 1)
+            progress(1, 1)
         if output.suffix.lower() == ".npy":
             from ..fileio import atomic_path
 
@@ -323,7 +338,7 @@ class VideoPredictor(Model):
                 np.save(tmp, pred)
         else:
             anim = comparison_frames(context[None], pred[None], truth[None] if len(truth) else None)
-            media.save_animation(output, anim, fps=fps)
+            media.save_animation(output, anim, fps=v["fps"])
         return [output]
 
 

@@ -119,6 +119,11 @@ def test_training_writes_model_samples_and_scores(run):
     assert (model.predict(ctx, 6, seed=1) == pred).all()
     with pytest.raises(DataError, match="needs 3 context frames"):
         model.predict(ctx[:, :2])
+    assert (model.apply(ctx, frames=6, seed=1) == pred).all()             # apply is predict with options
+    assert model.apply(ctx[0], frames="2").shape == (2, 32, 32, 1)
+    assert not model.can("sample") and model.can("apply")
+    with pytest.raises(ConfigError, match="does not make samples"):
+        model.sample(2)
 
 
 def test_apply_path_writes_context_prediction_and_truth(run, tmp_path):
@@ -139,6 +144,18 @@ def test_apply_path_writes_context_prediction_and_truth(run, tmp_path):
         model.apply_path(tmp_path / "clip.npy", tmp_path / "x.gif", frames="many")
     [gif] = model.apply_path(tmp_path / "clip.npy", tmp_path / "s.gif", frames="2", seed="3")   # CLI strings
     assert Image.open(gif).n_frames == 5
+    pred = model.apply(tmp_path / "clip.npy", frames=6, start=2)          # a file in, the predicted frames out
+    assert np.array_equal(pred, np.load(npy))
+    calls = []
+    model.apply_path(tmp_path / "clip.npy", tmp_path / "p.npy", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 1), (1, 1)]
+
+
+def test_video_run_defaults_are_the_old_cli_ones():
+    from ganforge.api import resolve
+
+    run, options = resolve("video", {})
+    assert (run.steps, run.batch, run.eval_every) == (2000, 32, 500) and options.data == "builtin:moving_digits"
 
 
 def test_scores_against_copy_last_frame():
