@@ -46,7 +46,7 @@ def main() -> None:
                                minutes=args.minutes, batch=128, precision="fp32", threads=args.threads,
                                progress=False, eval_every=10**9, checkpoint_every=10**9, log_every=100)
         fit_s = time.perf_counter() - t
-        synth, _, _ = model.sample(args.n, seed=0)
+        synth, _, _ = model.sample_arrays(args.n, seed=0)
         steps = model.meta["step"]
     for name, data in (("ganforge", synth), ("real_fresh", sines(args.n, seed=2))):
         t = time.perf_counter()

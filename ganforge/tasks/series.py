@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,11 @@ import torch
 import torch.nn as nn
 
 from .. import losses
-from ..config import to_dict
+from ..config import option, to_dict
 from ..data.series import load_series
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError
+from ..nets import registry
 from ..nets.series import SeriesDiscriminator, SeriesGenerator
 from ..predict.base import Model
 from . import register
@@ -27,17 +29,19 @@ from . import register
 
 @dataclass
 class SeriesOptions:
-    data: str = "builtin:sines?n=2000"
-    length: int | None = None            # truncate series to this many steps
-    id_col: str = "series_id"
-    time_col: str = "time"
-    label_col: str | None = "label"
-    z_dim: int = 8
-    global_dim: int = 16                 # per-series latent (the GRU's initial state); 0: per-step noise only
-    hidden: int = 64
-    layers: int = 2
-    bidirectional: bool = True           # the discriminator reads each series both ways
-    moment_weight: float = 1.0           # generator term matching per-step mean and std to the real batch's
+    data: str = option("builtin:sines?n=2000", "Long CSV (series_id, time, feature..., [label]), .npy (N,T,F), "
+                       ".npz, or builtin:sines.")
+    length: int | None = option(None, "Truncate series to this many steps.")
+    id_col: str = option("series_id", "Long CSV: the column naming each series.")
+    time_col: str = option("time", "Long CSV: the column ordering the steps of a series.")
+    label_col: str | None = option("label", "Long CSV: the column of series labels (used when present).")
+    z_dim: int = option(8, "Per-step noise size.")
+    global_dim: int = option(16, "Per-series latent (the GRU's initial state); 0: per-step noise only.")
+    hidden: int = option(64, "GRU width.")
+    layers: int = option(2, "GRU layers.")
+    bidirectional: bool = option(True, "The discriminator reads each series both ways.")
+    moment_weight: float = option(1.0, "Weight of the generator term matching per-step mean and std to the real "
+                                  "batch's.")
 
     def validate(self) -> None:
         for name in ("z_dim", "hidden", "layers"):
@@ -53,6 +57,7 @@ class SeriesOptions:
 class SeriesSynthesis(AdversarialTask):
     Options = SeriesOptions
     data_kind = "series"
+    run_defaults = {"precision": "fp32"}   # what the CLI's `train series` used
 
     def __init__(self, options: SeriesOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -106,9 +111,8 @@ class SeriesSynthesis(AdversarialTask):
         return self.data.describe()
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        G = ema if ema is not None else raw["G"]
-        return {f"G.{k}": v for k, v in G.state_dict().items()}, \
-            {"options": to_dict(self.options), "nets": {"G": self.g_kwargs, "D": self.d_kwargs}, **self.meta_extra}
+        tensors, specs = registry.export({"G": ema if ema is not None else raw["G"]})
+        return tensors, {"nets": specs, "options": to_dict(self.options), **self.meta_extra}
 
 
 def _length_table(d) -> dict[str, list[int]]:
@@ -122,26 +126,34 @@ def _length_table(d) -> dict[str, list[int]]:
 
 
 class SeriesModel(Model):
-    """A trained series generator: ``sample(n, label=..., seed=...)`` -> (series [n, T, F] in the data's units,
-    lengths [n], labels [n] or None); ``sample_frame`` gives the long format."""
+    """A trained series generator: ``sample(n, seed=..., condition=label)`` -> the long DataFrame (series_id,
+    time, feature..., [label]); ``sample_arrays`` -> (series [n, T, F] in the data's units, NaN past each
+    length; lengths [n]; labels [n] or None)."""
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).eval()
+    Options = SeriesOptions
+    sample_suffixes = (".csv", ".npy")
+    condition_help = "the label of every series"
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "SeriesModel":
-        G = SeriesGenerator(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        return cls(G, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": registry.name_of(SeriesGenerator), **meta["nets"]["G"]}}
+
+    @property
+    def G(self) -> nn.Module:
+        return self.nets["G"]
+
+    def conditions(self) -> list[str] | None:
+        return list(self.meta["label_names"]) or None
 
     @torch.no_grad()
-    def sample(self, n: int, label: str | None = None, seed: int = 0):
+    def sample_arrays(self, n: int, *, seed: int = 0, condition: str | None = None):
+        """(x [n, T, F] float32 in the data's units, NaN past each series' length; lengths [n]; labels [n] or None)."""
         names = self.meta["label_names"]
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(seed)
+        label = condition
         if label is not None and not names:
-            raise ConfigError("this model was trained without labels; drop --label")
+            raise ConfigError("this model was trained without labels; sample it without a label")
         if label is not None and str(label) not in names:
             raise ConfigError(f"label {label!r} is not one of {', '.join(names)}")
         labels = None
@@ -153,7 +165,7 @@ class SeriesModel(Model):
             lengths = rng.choice(table["*"], size=n)
         else:
             lengths = np.array([rng.choice(table[names[i]]) for i in labels]) if n else np.zeros(0, int)
-        z = torch.randn(n, T, self.meta["options"]["z_dim"], generator=gen)
+        z = torch.randn(n, T, self.options.z_dim, generator=gen)
         zg = torch.randn(n, self.G.global_dim, generator=gen)
         lab = torch.from_numpy(labels).long().to(self.device) if labels is not None else None
         x = self.G(z.to(self.device), lab, zg.to(self.device)).float().cpu().numpy()
@@ -163,11 +175,17 @@ class SeriesModel(Model):
         x = np.where(valid[..., None], x, np.nan).astype(np.float32)
         return x, lengths, (np.array(names, dtype=object)[labels] if labels is not None else None)
 
+    def sample(self, n: int, *, seed: int = 0, condition: str | None = None):
+        """``n`` series in long format: series_id, time, feature..., [label]; same seed, same series."""
+        return self._frame(*self.sample_arrays(n, seed=seed, condition=condition))
+
     def sample_frame(self, n: int, label: str | None = None, seed: int = 0):
-        """Long format: series_id, time, feature..., [label]."""
+        """The long format (the former name of :meth:`sample`)."""
+        return self.sample(n, seed=seed, condition=label)
+
+    def _frame(self, x: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None):
         import pandas as pd
 
-        x, lengths, labels = self.sample(n, label, seed)
         valid = ~np.isnan(x[..., 0])
         sid, t = np.nonzero(valid)
         df = pd.DataFrame({"series_id": sid, "time": t})
@@ -176,6 +194,51 @@ class SeriesModel(Model):
         if labels is not None:
             df["label"] = labels[sid]
         return df
+
+    def _arrays(self, result) -> tuple[np.ndarray, np.ndarray]:
+        """(x [N, T, F] with NaN past each length, lengths) of a long DataFrame (or a ``sample_arrays`` tuple)."""
+        if isinstance(result, tuple):
+            return np.asarray(result[0], np.float32), np.asarray(result[1])
+        features = list(self.meta["features"])
+        ids, sid = np.unique(result["series_id"].to_numpy(), return_inverse=True)
+        t = result["time"].to_numpy().astype(int)
+        T = max(int(self.meta["length"]), int(t.max()) + 1 if len(t) else 0)
+        x = np.full((len(ids), T, len(features)), np.nan, np.float32)
+        x[sid, t] = result[features].to_numpy(np.float32)
+        lengths = np.bincount(sid, minlength=len(ids))
+        return x, lengths
+
+    def write_samples(self, result, path: str | Path, *, nrow: int | None = None) -> list[Path]:
+        """.csv: the long format; .npy: the (N, T, F) array, NaN past each series' length."""
+        from ..data.tables import write_table
+        from ..fileio import atomic_path
+
+        path = Path(path)
+        self.check_sample_path(path)
+        if path.suffix.lower() == ".npy":
+            with atomic_path(path) as tmp:
+                np.save(tmp, self._arrays(result)[0])
+            return [path]
+        return [write_table(result if not isinstance(result, tuple) else self._frame(*result), path)]
+
+    def write_each(self, result, folder: str | Path, *, prefix: str = "") -> list[Path]:
+        """One CSV per series (time, feature..., [label])."""
+        from ..data.tables import write_table
+
+        df = result if not isinstance(result, tuple) else self._frame(*result)
+        return [write_table(part.drop(columns="series_id"), Path(folder) / f"{prefix}{i:05d}.csv")
+                for i, (_, part) in enumerate(df.groupby("series_id", sort=True))]
+
+    def preview(self, result, path: str | Path) -> list[Path]:
+        """A plot of up to six series (``path`` as .png) and all of them as CSV (``path`` as .csv)."""
+        from ..data.tables import write_table
+        from ..imaging import media
+
+        x, lengths = self._arrays(result)
+        df = result if not isinstance(result, tuple) else self._frame(*result)
+        path = Path(path)
+        return [media.series_plot(np.nan_to_num(x[:6]), lengths[:6], path.with_suffix(".png")),
+                write_table(df, path.with_suffix(".csv"))]
 
 
 SeriesSynthesis.Predictor = SeriesModel

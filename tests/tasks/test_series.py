@@ -54,16 +54,47 @@ def test_series_bad_input(tmp_path):
 
 def test_train_sample_with_labels_and_lengths(tmp_path):
     model = ganforge.train("series", data=str(long_csv(tmp_path / "s.csv")), out=tmp_path / "run", **TINY)
-    x, lengths, labels = model.sample(10, label="up", seed=0)
+    x, lengths, labels = model.sample_arrays(10, condition="up", seed=0)
     assert x.shape == (10, 12, 2) and (labels == "up").all() and set(lengths) <= set(range(8, 13))
     for row, n in zip(x, lengths):
         assert np.isfinite(row[:n]).all() and np.isnan(row[n:]).all()
-    again = ganforge.load(tmp_path / "run").sample(10, label="up", seed=0)[0]
+    again = ganforge.load(tmp_path / "run").sample_arrays(10, condition="up", seed=0)[0]
     np.testing.assert_array_equal(np.nan_to_num(x), np.nan_to_num(again))
-    frame = model.sample_frame(5, seed=1)
+    frame = model.sample(5, seed=1)
     assert list(frame.columns) == ["series_id", "time", "a", "b", "label"]
+    assert frame.equals(model.sample_frame(5, seed=1))
+    assert model.conditions() == ["down", "up"]
     with pytest.raises(ConfigError, match="not one of"):
-        model.sample(2, label="sideways")
+        model.sample(2, condition="sideways")
+    # the long frame and the arrays are the same series
+    frame = model.sample(4, seed=2, condition="down")
+    x, lengths, _ = model.sample_arrays(4, seed=2, condition="down")
+    assert (frame["label"] == "down").all() and frame.groupby("series_id").size().tolist() == lengths.tolist()
+    np.testing.assert_allclose(frame[["a", "b"]].to_numpy(), x[~np.isnan(x[..., 0])], rtol=1e-6)
+
+
+def test_write_samples_each_and_preview(tmp_path):
+    model = ganforge.train("series", data=str(long_csv(tmp_path / "s.csv")), out=tmp_path / "run",
+                           **dict(TINY, steps=2))
+    frame = model.sample(7, seed=0)
+    x, lengths, _ = model.sample_arrays(7, seed=0)
+    [npy] = model.write_samples(frame, tmp_path / "s.npy")
+    np.testing.assert_array_equal(np.load(npy), x)           # (N, T, F), NaN past each length
+    [csv] = model.write_samples(frame, tmp_path / "s.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(csv), frame, check_dtype=False)
+    with pytest.raises(ConfigError, match=".csv, .npy"):
+        model.write_samples(frame, tmp_path / "s.png")
+    each = model.write_each(frame, tmp_path / "each")
+    assert len(each) == 7 and len(pd.read_csv(each[3])) == lengths[3]
+    png, csv = model.preview(frame, tmp_path / "preview")
+    assert png.suffix == ".png" and png.stat().st_size > 1000 and csv.suffix == ".csv"
+
+
+def test_run_defaults_are_the_former_cli_defaults():
+    from ganforge.api import resolve
+
+    run, _ = resolve("series", {})
+    assert (run.steps, run.batch, run.precision) == (2000, 64, "fp32")
 
 
 def test_metrics_separate_real_from_noise():
