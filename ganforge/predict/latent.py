@@ -87,7 +87,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, frames: int, mode: str = "sler
 
 
 def seed_latent(model, seed: int) -> torch.Tensor:
-    """The latent [1, z_dim] that ``model.sample(1, seed)`` uses."""
+    """The latent [1, z_dim] that ``model.sample(1, seed=seed)`` uses."""
     return model.latents(1, seed=seed)
 
 

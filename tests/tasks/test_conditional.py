@@ -153,3 +153,19 @@ def test_cli_train_conditional_and_sample_class(folder, tmp_path):
     result = runner.invoke(app, ["sample", str(tmp_path / "run"), "--class", "cow", "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 1 and "error: unknown class 'cow'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_image_options_carry_help_and_choices_and_export_registered_nets(model):
+    from ganforge import api
+    from ganforge.config import RunConfig, describe_fields
+    from ganforge.tasks.generate import ImageOptions
+
+    fields = {f["name"]: f for f in describe_fields(ImageOptions)}
+    assert all(f["help"] for f in fields.values())
+    assert fields["arch"]["choices"] == ["auto", "dcgan", "resnet"] and fields["cond_mode"]["choices"] == ["projection", "acgan"]
+    with pytest.raises(ConfigError, match="arch must be one of auto, dcgan, resnet; got 'vit'"):
+        ImageOptions(arch="vit").validate()
+    run, _ = api.resolve("image", {})
+    assert (run.batch, run.beta1, run.beta2, run.eval_every, run.steps) == (RunConfig.batch, 0.0, 0.99, 500, 2000)
+    assert model.meta["nets"]["G"]["class"] == "dcgan.DCGANGenerator"
+    assert model.meta["nets"]["D"]["class"] == "dcgan.DCGANDiscriminator" and model.D is not None
