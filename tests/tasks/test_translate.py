@@ -126,7 +126,7 @@ def test_apply_rejects_a_model_without_apply_path(tmp_path):
                    precision="fp32", progress=False, eval_every=1000, checkpoint_every=1000)
     Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
     r = CliRunner().invoke(app, ["apply", str(tmp_path / "s"), str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png")])
-    assert r.exit_code == 1 and "model of task 'series' cannot be applied" in r.output
+    assert r.exit_code == 1 and "a 'series' model cannot be applied to files; it can: sample" in r.output
 
 
 @needs(DATA / "facades")
