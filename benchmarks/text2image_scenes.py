@@ -128,7 +128,7 @@ def main() -> None:
                                log_every=50)
         fit_s = time.perf_counter() - t
     captions = [scene_caption(a) for a in test_attrs]
-    generated = model.sample(len(captions), seed=0, text=captions)
+    generated = model.sample(len(captions), seed=0, condition=captions)
     pred = read(judge, generated)
     shuffled = truth[np.random.default_rng(0).permutation(len(truth))]
     results["ganforge"] = agreement(pred, truth, hs)

@@ -21,10 +21,12 @@ import torch
 import torch.nn as nn
 
 from ..imaging import media
-from ..config import to_dict
+from ..config import check_choices, option, to_dict
 from ..data.captions import load_captions, tokenize
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
+from ..nets import registry
+from ..nets.standing import standing_stats
 from ..nets.text2image import PAD, UNK, TextToImageDiscriminator, TextToImageGenerator
 from ..predict.base import Model
 from . import register
@@ -35,21 +37,19 @@ MAX_WORDS = 32
 
 @dataclass
 class Text2ImageOptions:
-    data: str = "builtin:scenes"
-    size: int = 32
-    channels: int = 3
-    limit: int | None = None
-    z_dim: int = 32
-    text_dim: int = 64
-    width: int = 32
-    mismatch_weight: float = 0.5      # weight of "real image + wrong caption = fake" in D's loss
-    sample_grid: int = 8              # captions in each evaluation grid (4 samples each)
+    data: str = option("builtin:scenes", "CSV with image,caption columns, a folder of images with .txt caption files, "
+                       "or builtin:scenes (builtin:scenes?objects=1 is simpler).")
+    size: int = option(32, "Image side.", choices=(16, 32, 64))
+    channels: int = option(3, "1 (grey) or 3 (RGB).", choices=(1, 3))
+    limit: int | None = option(None, "Use at most this many images.")
+    z_dim: int = option(32, "Noise size.")
+    text_dim: int = option(64, "Sentence embedding size (even: the text encoder's GRU reads both ways).")
+    width: int = option(32, "Base channel count.")
+    mismatch_weight: float = option(0.5, "Weight of 'real image + wrong caption = fake' in D's loss.")
+    sample_grid: int = option(8, "Captions in each evaluation grid (4 samples each).")
 
     def validate(self) -> None:
-        if self.size not in (16, 32, 64):
-            raise ConfigError(f"size must be 16, 32 or 64; got {self.size}")
-        if self.channels not in (1, 3):
-            raise ConfigError(f"channels must be 1 or 3; got {self.channels}")
+        check_choices(self)
         for name in ("z_dim", "text_dim", "width", "sample_grid"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
@@ -79,7 +79,7 @@ class Vocabulary:
             if strict and unknown:
                 known = [w for w in self.words[2:]]
                 shown = ", ".join(known[:40]) + (" ..." if len(known) > 40 else "")
-                raise ConfigError(f"--text {t!r}: unknown word(s) {', '.join(map(repr, unknown))}; "
+                raise ConfigError(f"caption {t!r}: unknown word(s) {', '.join(map(repr, unknown))}; "
                                   f"the model knows: {shown}")
             ids = [self.index.get(w, UNK) for w in words]
             if not ids:
@@ -94,6 +94,7 @@ class Vocabulary:
 @register("text2image")
 class TextToImage(AdversarialTask):
     Options = Text2ImageOptions
+    run_defaults = {"batch": 32}   # what the CLI's `train text2image` used
 
     def __init__(self, options: Text2ImageOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -159,46 +160,43 @@ class TextToImage(AdversarialTask):
         return [CaptionGrids(self)]
 
     def _model(self, G: nn.Module, D: nn.Module, device) -> "TextToImageModel":
-        meta = {"options": to_dict(self.options), "vocab": self.vocab.words[2:], "examples": self.examples}
-        return TextToImageModel(_standing(G, _inner(D).encoder, self.tokens, self.options.z_dim), _inner(D), meta,
-                                device=device)
+        """A predictor for the evaluation grids: copies of the networks, so training's D keeps its mode."""
+        trained = _inner(D)
+        D = registry.build(registry.spec(trained))   # (spectral norm's computed weights cannot be deep-copied)
+        D.load_state_dict(trained.state_dict())
+        D.to(next(trained.parameters()).device)
+        meta = {"task": self.name, "options": to_dict(self.options), "vocab": self.vocab.words[2:],
+                "examples": self.examples}
+        return TextToImageModel({"G": self.standing(G, D.encoder), "D": D}, meta, device=str(device))
+
+    def standing(self, G: nn.Module, encoder: nn.Module) -> nn.Module:
+        """A copy of G with batch-norm statistics measured on its own samples for training captions."""
+        tokens, z_dim = self.tokens, self.options.z_dim
+
+        def inputs(batch: int, gen: torch.Generator, device: torch.device) -> tuple:
+            idx = torch.randint(len(tokens), (batch,), generator=gen)
+            s = encoder(tokens[idx].to(device)).float()
+            return torch.randn(batch, z_dim, generator=gen).to(device), s
+
+        was = encoder.training
+        encoder.eval()
+        try:
+            return standing_stats(G, inputs, batches=4, batch=64)
+        finally:
+            encoder.train(was)
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        G = _standing(ema if ema is not None else raw["G"], raw["D"].encoder, self.tokens, self.options.z_dim)
-        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
-        tensors.update({f"D.{k}": v for k, v in raw["D"].state_dict().items()})
-        return tensors, {"options": to_dict(self.options), "vocab": self.vocab.words[2:], "examples": self.examples,
-                         "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
+        D = _inner(raw["D"])
+        G = self.standing(ema if ema is not None else raw["G"], D.encoder)
+        tensors, specs = registry.export({"G": G, "D": D})
+        return tensors, {"nets": specs, "options": to_dict(self.options), "vocab": self.vocab.words[2:],
+                         "examples": self.examples}
 
 
 def _inner(net: nn.Module) -> nn.Module:
     """The module inside a DDP / compile wrapper (for its text encoder)."""
     net = getattr(net, "module", net)
     return getattr(net, "_orig_mod", net)
-
-
-@torch.no_grad()
-def _standing(G: nn.Module, encoder: nn.Module, tokens: torch.Tensor, z_dim: int, batches: int = 4,
-              batch: int = 64) -> nn.Module:
-    """A copy of G in eval mode whose batch-norm statistics are measured on its own samples (see generate.py)."""
-    G = copy.deepcopy(G)
-    device = next(G.parameters()).device
-    gen = torch.Generator().manual_seed(0)
-    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    G.train()
-    was = encoder.training
-    encoder.eval()
-    for _ in range(batches):
-        idx = torch.randint(len(tokens), (batch,), generator=gen)
-        s = encoder(tokens[idx].to(device)).float()
-        G(torch.randn(batch, z_dim, generator=gen).to(device), s)
-    encoder.train(was)
-    for m in norms:
-        m.momentum = 0.1
-    return G.eval()
 
 
 class CaptionGrids(Callback):
@@ -215,7 +213,7 @@ class CaptionGrids(Callback):
     def on_eval(self, state, step: int) -> None:
         model = self._model(state)
         captions = self.task.examples[: self.task.options.sample_grid]
-        rows = [model.sample(4, seed=0, text=c) for c in captions]
+        rows = [model.sample(4, seed=0, condition=c) for c in captions]
         run = state.run_dir
         scale = max(1, 64 // self.task.options.size)
         media.save_image(run / "samples" / f"step-{step:06d}.png",
@@ -233,23 +231,28 @@ class CaptionGrids(Callback):
 
 
 class TextToImageModel(Model):
-    """A trained text-to-image generator: ``sample(n, seed, text)`` -> uint8 NHWC images."""
+    """A trained text-to-image generator: ``sample(n, seed=..., condition=caption)`` -> uint8 NHWC images."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, meta: dict[str, Any], path=None, device="cpu"):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).eval()
-        self.D = D.to(self.device).eval()
+    Options = Text2ImageOptions
+    condition_help = "the caption of every image (or a list, one per image); none: captions from the training data"
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
         self.vocab = Vocabulary(list(meta["vocab"]))
         self.examples: list[str] = list(meta.get("examples") or [])
-        self.options = Text2ImageOptions(**meta["options"])
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "TextToImageModel":
-        G = TextToImageGenerator(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        D = TextToImageDiscriminator(**meta["nets"]["D"])
-        D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
-        return cls(G, D, meta, path, device)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": registry.name_of(TextToImageGenerator), **meta["nets"]["G"]},
+                "D": {"class": registry.name_of(TextToImageDiscriminator), **meta["nets"]["D"]}}
+
+    @property
+    def G(self) -> nn.Module:
+        return self.nets["G"]
+
+    @property
+    def D(self) -> nn.Module:
+        return self.nets["D"]
 
     @torch.no_grad()
     def embed(self, texts: list[str], strict: bool = True) -> torch.Tensor:
@@ -267,7 +270,7 @@ class TextToImageModel(Model):
         """The caption of each of ``n`` samples: ``text`` for all, a list (one each), or training captions."""
         if text is None:
             if not self.examples:
-                raise ConfigError("this model stores no example captions; give --text")
+                raise ConfigError("this model stores no example captions; give a caption")
             rng = np.random.default_rng(seed)
             return [self.examples[i] for i in rng.integers(len(self.examples), size=n)]
         if isinstance(text, str):
@@ -276,10 +279,10 @@ class TextToImageModel(Model):
             raise ConfigError(f"{len(text)} captions for {n} samples")
         return list(text)
 
-    def sample(self, n: int, seed: int = 0, text: str | list[str] | None = None, as_pil: bool = False):
-        """``n`` images for ``text`` (one caption for all, or a list with one per image; default: training
-        captions); same seed, same images."""
-        captions = self.captions_for(n, text, seed)
+    def sample(self, n: int, *, seed: int = 0, condition: str | list[str] | None = None, as_pil: bool = False):
+        """``n`` images for the caption ``condition`` (one for all, or a list with one per image; default:
+        training captions); same seed, same images."""
+        captions = self.captions_for(n, condition, seed)
         z = torch.randn(n, self.options.z_dim, generator=torch.Generator().manual_seed(seed))
         images = self.generate(z, self.embed(captions)) if n else self.generate(z, torch.zeros(0, 1))
         if as_pil:
@@ -297,8 +300,13 @@ class TextToImageModel(Model):
                   for t in ts]
         return media.save_animation(path, frames, fps=8)
 
-    def walk(self, path: str | Path, seed: int = 0, walks: int = 8) -> Path:
-        """``ganforge walk``: a sentence interpolation between two training captions."""
+    def walk(self, path: str | Path, *, seed: int = 0, walks: int = 8, **options: Any) -> Path:
+        """``ganforge walk``: a sentence interpolation between two training captions (``walks`` samples)."""
+        if options:
+            raise ConfigError(f"a text2image walk morphs between two training captions; it takes no "
+                              f"{', '.join(sorted(options))}")
+        if len(self.examples) < 2:
+            raise ConfigError("this model stores fewer than two example captions: use interpolate(a, b, path)")
         rng = np.random.default_rng(seed)
         a, b = (self.examples[i] for i in rng.choice(len(self.examples), 2, replace=False))
         return self.interpolate(a, b, path, n=walks, seed=seed)

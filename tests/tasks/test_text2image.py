@@ -106,16 +106,37 @@ def test_training_sampling_and_interpolation(run, tmp_path):
     out, model = run
     assert (out / "samples" / "step-000002.png").exists() and (out / "interpolation.gif").exists()
     assert len((out / "samples" / "captions.txt").read_text().splitlines()) == 2
-    a = model.sample(3, seed=1, text="a small red circle above a large blue square")
+    a = model.sample(3, seed=1, condition="a small red circle above a large blue square")
     assert a.shape == (3, 32, 32, 3) and a.dtype == np.uint8
     reloaded = ganforge.load(out)
-    assert (reloaded.sample(3, seed=1, text="a small red circle above a large blue square") == a).all()
-    assert model.sample(2, seed=0, text=["a red circle", "a blue square"]).shape == (2, 32, 32, 3)
+    assert (reloaded.sample(3, seed=1, condition="a small red circle above a large blue square") == a).all()
+    assert model.sample(2, seed=0, condition=["a red circle", "a blue square"]).shape == (2, 32, 32, 3)
     assert model.sample(5).shape == (5, 32, 32, 3)               # captions drawn from the training data
     path = model.interpolate("a red circle", "a blue square", tmp_path / "m.gif", n=2, steps=4)
     assert Image.open(path).n_frames == 6
     with pytest.raises(ConfigError, match="unknown word"):
-        model.sample(1, text="a purple cat")
+        model.sample(1, condition="a purple cat")
+    assert model.walk(tmp_path / "w.gif", seed=0, walks=2).exists()
+    with pytest.raises(ConfigError, match="takes no start"):
+        model.walk(tmp_path / "w.gif", start="1")
+
+
+def test_model_file_and_run_defaults(run):
+    from safetensors import safe_open
+
+    from ganforge.api import resolve
+    from ganforge.tasks.text2image import Text2ImageOptions
+
+    out, model = run
+    with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+        import json
+        meta = json.loads(f.metadata()["ganforge"])
+    assert meta["nets"]["G"]["class"] == "text2image.TextToImageGenerator"
+    assert meta["nets"]["D"]["class"] == "text2image.TextToImageDiscriminator"
+    assert isinstance(model.options, Text2ImageOptions) and model.conditions() is None
+    assert resolve("text2image", {})[0].batch == 32
+    with pytest.raises(ConfigError, match="size must be one of 16, 32, 64"):
+        resolve("text2image", {"size": 48})[1].validate()
 
 
 def test_cli(run, tmp_path):
