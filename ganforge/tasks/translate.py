@@ -93,6 +93,17 @@ class CycleGenerators(nn.Module):
         super().__init__()
         self.ab, self.ba = unet.UNet(**g_kwargs), unet.UNet(**g_kwargs)
 
+    def forward(self, a: torch.Tensor, b: torch.Tensor, cycle: bool = True, identity: bool = False
+                ) -> dict[str, torch.Tensor]:
+        """Every image of one CycleGAN step, in one forward: through a DDP wrapper only a forward call
+        synchronises the gradients of the processes, so the loss must not call ``ab``/``ba`` directly."""
+        out = {"fake_b": self.ab(a), "fake_a": self.ba(b)}
+        if cycle:
+            out["rec_a"], out["rec_b"] = self.ba(out["fake_b"]), self.ab(out["fake_a"])
+        if identity:
+            out["idt_b"], out["idt_a"] = self.ab(b), self.ba(a)
+        return out
+
 
 @register_net
 class CycleDiscriminators(nn.Module):
@@ -101,6 +112,10 @@ class CycleDiscriminators(nn.Module):
     def __init__(self, d_kwargs: dict):
         super().__init__()
         self.a, self.b = unet.PatchDiscriminator(**d_kwargs), unet.PatchDiscriminator(**d_kwargs)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of ``a`` (A images) and ``b`` (B images), in one forward (see CycleGenerators.forward)."""
+        return self.a(a), self.b(b)
 
 
 class ImagePool:
@@ -216,28 +231,30 @@ class Translation(AdversarialTask):
 
     def _cycle_loss(self, phase, batch, nets, gen):
         G, D, opt = nets["G"], nets["D"], self.options
-        g, d = _inner(G), _inner(D)
         a, b = batch
         if phase == "G":
-            fake_b, fake_a = g.ab(a), g.ba(b)
-            rec_a, rec_b = g.ba(fake_b), g.ab(fake_a)
-            adv = losses.g_loss(opt.loss, d.b(fake_b)) + losses.g_loss(opt.loss, d.a(fake_a))
-            cycle = (rec_a.float() - a).abs().mean() + (rec_b.float() - b).abs().mean()
+            out = G(a, b, cycle=True, identity=opt.lambda_identity > 0)
+            logits_a, logits_b = D(out["fake_a"], out["fake_b"])
+            adv = losses.g_loss(opt.loss, logits_b) + losses.g_loss(opt.loss, logits_a)
+            cycle = (out["rec_a"].float() - a).abs().mean() + (out["rec_b"].float() - b).abs().mean()
             total = adv + opt.lambda_cycle * cycle
             scalars = {"G/adv": adv.detach(), "G/cycle": cycle.detach()}
             if opt.lambda_identity > 0:
-                ident = (g.ab(b).float() - b).abs().mean() + (g.ba(a).float() - a).abs().mean()
+                ident = (out["idt_b"].float() - b).abs().mean() + (out["idt_a"].float() - a).abs().mean()
                 total = total + opt.lambda_identity * opt.lambda_cycle * ident
                 scalars["G/identity"] = ident.detach()
-            self._fake = (fake_a.detach(), fake_b.detach())
+            self._fake = (out["fake_a"].detach(), out["fake_b"].detach())
             return total, scalars
         if phase == "D":
             if self._fake is None:
                 with torch.no_grad():
-                    self._fake = (g.ba(b), g.ab(a))
+                    out = G(a, b, cycle=False)
+                self._fake = (out["fake_a"], out["fake_b"])
             fake_a = self.pools[0].query(self._fake[0].float(), gen).to(a.dtype)
             fake_b = self.pools[1].query(self._fake[1].float(), gen).to(a.dtype)
-            loss = 0.5 * (losses.d_loss(opt.loss, d.a(a), d.a(fake_a)) + losses.d_loss(opt.loss, d.b(b), d.b(fake_b)))
+            real_a, real_b = D(a, b)
+            pooled_a, pooled_b = D(fake_a, fake_b)
+            loss = 0.5 * (losses.d_loss(opt.loss, real_a, pooled_a) + losses.d_loss(opt.loss, real_b, pooled_b))
             return loss, {}
         raise ValueError(f"unknown phase {phase!r}")
 
