@@ -33,7 +33,7 @@ from record import DATA, ROOT as _ROOT, append_result, machine_facts  # noqa: E4
 RESULTS = _ROOT / "benchmarks" / "results_analysis.json"  # a file of its own: fewer merge conflicts
 from ganforge.data import load_images  # noqa: E402
 from ganforge.metrics.features import train_domain_features  # noqa: E402
-from ganforge.recipes.robustness import evaluate, load_classifier, table  # noqa: E402
+from ganforge.metrics.robustness import evaluate, load_classifier, table  # noqa: E402
 
 
 def main() -> None:

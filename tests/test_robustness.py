@@ -13,7 +13,7 @@ import ganforge
 from ganforge.cli.app import app
 from ganforge.data import load_images
 from ganforge.errors import CheckpointError, ConfigError, DataError
-from ganforge.recipes.robustness import Classifier, evaluate, fgsm, load_classifier, pgd, table
+from ganforge.metrics.robustness import Classifier, evaluate, fgsm, load_classifier, pgd, table
 from ganforge.tasks.purifier import PurifierModel
 
 torch.set_num_threads(1)

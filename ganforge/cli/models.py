@@ -175,13 +175,15 @@ def _verb_parameter(p: inspect.Parameter, hint: Any, texts: dict[str, str]) -> i
     optional = typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType"))
     base = next((a for a in typing.get_args(hint) if a is not type(None)), hint) if optional else hint
     annotation = Optional[base] if optional or p.default is inspect.Parameter.empty else base
-    if p.default is inspect.Parameter.empty:
-        default = typer.Argument(..., help=texts.get(p.name, ""), show_default=False)
-    else:
-        names = flags(p.name)
-        if base is bool:
-            names = (f"{names[0]}/--no-{names[0][2:]}",)
+    names = flags(p.name)
+    if base is bool:
+        names = (f"{names[0]}/--no-{names[0][2:]}",)
+    if p.default is not inspect.Parameter.empty:
         default = typer.Option(p.default, *names, help=texts.get(p.name, ""))
+    elif p.kind is inspect.Parameter.KEYWORD_ONLY:  # keyword-only without a default: a required flag
+        default = typer.Option(..., *names, help=texts.get(p.name, ""), show_default=False)
+    else:  # positional without a default: an argument
+        default = typer.Argument(..., help=texts.get(p.name, ""), show_default=False)
     return inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 

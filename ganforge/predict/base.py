@@ -35,8 +35,9 @@ def verb(name: str | None = None, *, help: str | dict[str, str] | None = None, m
          model_flag: str = "--model") -> Callable:
     """Mark a predictor method as a verb (a command ``ganforge NAME`` and a studio action).
 
-    Its parameters after ``self`` must have type hints (str, int, float, bool, Path, or Optional of one);
-    parameters without a default are positional in the CLI. ``help`` maps parameter names to help texts
+    Its parameters after ``self`` must have type hints (str, int, float, bool, Path, or Optional of one).
+    In the CLI a parameter without a default is a positional argument, or a required flag when it is
+    keyword-only (after ``*``); the others are flags. ``help`` maps parameter names to help texts
     (the method's docstring is the command's help). ``model="optional"``: the verb also runs without a
     model (``self`` is then None) and the model is given with ``model_flag``.
     """

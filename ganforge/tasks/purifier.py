@@ -64,7 +64,7 @@ class Purification(AdversarialTask):
 
     def __init__(self, options: PurifierOptions, data=None, seed: int = 0, progress=None):
         from ..data import load_images
-        from ..recipes.robustness import load_classifier
+        from ..metrics.robustness import load_classifier
 
         options.validate()
         self.options = opt = copy.deepcopy(options)
@@ -96,7 +96,7 @@ class Purification(AdversarialTask):
         return {"G": lr_g, "D": lr_d}
 
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-        from ..recipes.robustness import fgsm, pgd
+        from ..metrics.robustness import fgsm, pgd
 
         opt = self.options
         idx = torch.randint(len(self._images), (batch,), generator=gen)
@@ -151,7 +151,7 @@ class PurifierModel(Model):
     """A trained purifier: ``purify(x)`` maps float [-1, 1] NCHW images to cleaned images of the same shape
     (also callable as ``model(x)``). ``meta["classifier"]`` names the classifier it was trained to defend.
     The verb ``robustness`` evaluates a classifier under attack, with this purifier in front or (``self`` None)
-    alone: :func:`ganforge.recipes.robustness.robustness_report`."""
+    alone: :func:`ganforge.metrics.robustness.robustness_report`."""
 
     Options = PurifierOptions
 
@@ -191,7 +191,7 @@ class PurifierModel(Model):
                    size: int | None = None, channels: int | None = None, seed: int = 0,
                    output: Path | None = None) -> str:
         """Clean accuracy, accuracy under FGSM/PGD, and accuracy after purification (when a purifier is given)."""
-        from ..recipes.robustness import robustness_report, table
+        from ..metrics.robustness import robustness_report, table
 
         if self is not None and not isinstance(self, PurifierModel):
             raise ConfigError(f"{self.path}: a {self.task!r} model, not a purifier ('ganforge train purifier')")

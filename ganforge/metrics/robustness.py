@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import CheckpointError, ConfigError, DataError
 
-log = logging.getLogger("ganforge.recipes.robustness")
+log = logging.getLogger("ganforge.metrics.robustness")
 
 ATTACKS = ("fgsm", "pgd")
 
@@ -54,8 +54,8 @@ def load_classifier(path: str | os.PathLike, size: int | None = None, channels: 
     or from a TorchScript file (.pt/.ts) that maps [-1, 1] NCHW images to logits (then give ``size`` and
     ``channels``; ``classes`` defaults to the width of its output)."""
     from .. import artifact
-    from ..metrics.features import domain
-    from ..metrics.features.extractor import file_sha256
+    from .features import domain
+    from .features.extractor import file_sha256
 
     path = Path(path).expanduser()
     if not path.is_file():
