@@ -18,12 +18,14 @@ import torch.nn as nn
 
 from .. import losses
 from ..imaging import media
-from ..config import to_dict
+from ..config import check_choices, option, to_dict
 from ..data.voxels import load_voxels
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, GanforgeError
 from ..fileio import atomic_path
 from ..predict.latent import looping_walk
+from ..nets import registry
+from ..nets.standing import standing_stats
 from ..nets.voxels import VoxelDiscriminator, VoxelGenerator
 from ..predict.base import Model
 from . import register
@@ -33,22 +35,20 @@ MESH_FORMATS = (".obj", ".stl", ".glb", ".ply", ".off")
 
 @dataclass
 class VoxelOptions:
-    data: str = "builtin:objects"
-    resolution: int = 32
-    limit: int | None = None
-    conditional: bool = True          # use class labels when the data has them
-    z_dim: int = 64
-    width: int = 16
-    loss: str = "ns"
-    r1_gamma: float = 1.0
-    r1_interval: int = 16
-    sample_grid: int = 16
+    data: str = option("builtin:objects", "Folder of .npy grids, .binvox files or meshes (.obj .stl .off .ply; "
+                       "sub-folders = classes), or builtin:objects.")
+    resolution: int = option(32, "Grid side.", choices=(32, 64))
+    limit: int | None = option(None, "Use at most this many shapes.")
+    conditional: bool = option(True, "Use class labels when the data has them.")
+    z_dim: int = option(64, "Noise size.")
+    width: int = option(16, "Base channel count.")
+    loss: str = option("ns", "Adversarial loss.", choices=("ns", "hinge", "lsgan"))
+    r1_gamma: float = option(1.0, "R1 penalty weight on real shapes (0: none).")
+    r1_interval: int = option(16, "Apply the R1 penalty every N steps (lazy regularisation).")
+    sample_grid: int = option(16, "Shapes in each evaluation preview.")
 
     def validate(self) -> None:
-        if self.resolution not in (32, 64):
-            raise ConfigError(f"resolution must be 32 or 64, got {self.resolution}")
-        if self.loss not in ("ns", "hinge", "lsgan"):
-            raise ConfigError(f"loss must be ns, hinge or lsgan; got {self.loss!r}")
+        check_choices(self)
         for name in ("z_dim", "width", "r1_interval", "sample_grid"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
@@ -59,6 +59,7 @@ class VoxelOptions:
 @register("voxels")
 class VoxelGeneration(AdversarialTask):
     Options = VoxelOptions
+    run_defaults = {"batch": 32}   # what the CLI's `train voxels` used
 
     def __init__(self, options: VoxelOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -111,31 +112,19 @@ class VoxelGeneration(AdversarialTask):
     def callbacks(self) -> list[Callback]:
         return [VoxelPreviews(self)]
 
+    def standing(self, G: nn.Module) -> nn.Module:
+        """A copy of G with batch-norm statistics measured on its own samples (classes in turn)."""
+        z_dim, classes = self.options.z_dim, len(self.class_names)
+
+        def inputs(batch: int, gen: torch.Generator, device: torch.device) -> tuple:
+            labels = torch.arange(batch, device=device) % classes if classes else None
+            return torch.randn(batch, z_dim, generator=gen).to(device), labels
+
+        return standing_stats(G, inputs, batches=4, batch=32)
+
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        G = _standing(ema if ema is not None else raw["G"], self.options.z_dim, len(self.class_names))
-        tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
-        tensors.update({f"D.{k}": v for k, v in raw["D"].state_dict().items()})
-        return tensors, {"options": to_dict(self.options), "class_names": self.class_names,
-                         "nets": {"G": self.g_kwargs, "D": self.d_kwargs}}
-
-
-@torch.no_grad()
-def _standing(G: nn.Module, z_dim: int, classes: int, batches: int = 4, batch: int = 32) -> nn.Module:
-    """A copy of G in eval mode with batch-norm statistics measured on its own samples (see generate.py)."""
-    G = copy.deepcopy(G)
-    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    device = next(G.parameters()).device
-    gen = torch.Generator().manual_seed(0)
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    G.train()
-    for i in range(batches):
-        labels = torch.arange(batch, device=device) % classes if classes else None
-        G(torch.randn(batch, z_dim, generator=gen).to(device), labels)
-    for m in norms:
-        m.momentum = 0.1
-    return G.eval()
+        tensors, specs = registry.export({"G": self.standing(ema if ema is not None else raw["G"]), "D": raw["D"]})
+        return tensors, {"nets": specs, "options": to_dict(self.options), "class_names": self.class_names}
 
 
 class VoxelPreviews(Callback):
@@ -146,9 +135,9 @@ class VoxelPreviews(Callback):
 
     def on_eval(self, state, step: int) -> None:
         opt = self.task.options
-        G = _standing(state.sampling_net("G"), opt.z_dim,
-                      len(self.task.class_names))
-        model = VoxelModel(G, {"options": to_dict(opt), "class_names": self.task.class_names}, device=state.device)
+        model = VoxelModel({"G": self.task.standing(state.sampling_net("G"))},
+                           {"task": self.task.name, "options": to_dict(opt), "class_names": self.task.class_names},
+                           device=str(state.device))
         media.save_image(state.run_dir / "samples" / f"step-{step:06d}.png",
                          preview_grid(model.sample(opt.sample_grid, seed=0)))
 
@@ -243,23 +232,33 @@ def save_shape(path: str | Path, grid: np.ndarray) -> Path:
 
 
 class VoxelModel(Model):
-    """A trained shape generator: ``sample(n, seed, label)`` -> bool (n, R, R, R) grids [x, y, z], y up."""
+    """A trained shape generator: ``sample(n, seed=..., condition=class)`` -> bool (n, R, R, R) grids [x, y, z],
+    y up."""
 
-    def __init__(self, G: nn.Module, meta: dict[str, Any], path=None, device="cpu", D: nn.Module | None = None):
-        super().__init__(meta, path, device)
-        self.G = G.to(self.device).eval()
-        self.D = D.to(self.device).eval() if D is not None else None
-        o = meta["options"]
-        self.z_dim, self.resolution = o["z_dim"], o["resolution"]
+    Options = VoxelOptions
+    sample_suffixes = (".png", ".npy", *MESH_FORMATS, ".binvox")
+    condition_help = "the class of every shape (default: the classes in turn)"
+
+    def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
+        super().__init__(nets, meta, path, device)
+        self.z_dim, self.resolution = self.options.z_dim, self.options.resolution
         self.class_names: list[str] = list(meta.get("class_names") or [])
 
     @classmethod
-    def from_tensors(cls, tensors, meta, path=None, device="cpu") -> "VoxelModel":
-        G = VoxelGenerator(**meta["nets"]["G"])
-        G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        D = VoxelDiscriminator(**meta["nets"]["D"])
-        D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
-        return cls(G, meta, path, device, D)
+    def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        return {"G": {"class": registry.name_of(VoxelGenerator), **meta["nets"]["G"]},
+                "D": {"class": registry.name_of(VoxelDiscriminator), **meta["nets"]["D"]}}
+
+    @property
+    def G(self) -> nn.Module:
+        return self.nets["G"]
+
+    @property
+    def D(self) -> nn.Module | None:
+        return self.nets.get("D")
+
+    def conditions(self) -> list[str] | None:
+        return list(self.class_names) or None
 
     def labels_for(self, n: int, label: str | None) -> torch.Tensor | None:
         if not self.class_names:
@@ -281,10 +280,24 @@ class VoxelModel(Model):
         r = self.resolution
         return np.concatenate(out) if out else np.zeros((0, r, r, r), bool)
 
-    def sample(self, n: int, seed: int = 0, label: str | None = None) -> np.ndarray:
-        """``n`` shapes (classes in turn unless ``label`` is given); same seed, same shapes."""
+    def sample(self, n: int, *, seed: int = 0, condition: str | None = None) -> np.ndarray:
+        """``n`` shapes of class ``condition`` (default: the classes in turn); same seed, same shapes."""
         z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed))
-        return self.generate(z, self.labels_for(n, label))
+        return self.generate(z, self.labels_for(n, condition))
+
+    def write_samples(self, result: np.ndarray, path: str | Path, *, nrow: int | None = None) -> list[Path]:
+        """.png: rendered previews (four views of a single shape); .npy: the stack; a mesh or .binvox: one shape."""
+        path = Path(path)
+        self.check_sample_path(path)
+        return self.save(result, output=path, nrow=nrow)
+
+    def write_each(self, result: np.ndarray, folder: str | Path, *, prefix: str = "") -> list[Path]:
+        """Each shape as .npy, .obj (when not empty) and a .png of four views."""
+        return self.save(result, out_dir=folder, prefix=prefix)
+
+    def preview(self, result: np.ndarray, path: str | Path) -> list[Path]:
+        """A grid of rendered shapes (four views when there is one)."""
+        return self.save(result, output=Path(path).with_suffix(".png"))
 
     @torch.no_grad()
     def features(self, grids: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -298,15 +311,16 @@ class VoxelModel(Model):
         return np.concatenate(out)
 
     def save(self, grids: np.ndarray, output: str | Path | None = None, out_dir: str | Path | None = None,
-             formats: tuple[str, ...] = (".npy", ".obj", ".png")) -> list[Path]:
+             formats: tuple[str, ...] = (".npy", ".obj", ".png"), *, nrow: int | None = None,
+             prefix: str = "") -> list[Path]:
         """Write shapes: ``output`` .png (preview grid), .npy (stack) or, for one shape, a mesh/.binvox;
-        ``out_dir``: each shape in every one of ``formats``."""
+        ``out_dir``: each shape in every one of ``formats`` (``{prefix}shape-NNNN.obj`` ...)."""
         written: list[Path] = []
         if output is not None:
             output = Path(output)
             suffix = output.suffix.lower()
             if suffix == ".png":
-                written.append(media.save_image(output, preview_grid(grids) if len(grids) > 1
+                written.append(media.save_image(output, preview_grid(grids, nrow=nrow) if len(grids) > 1
                                                 else render_views(grids[0])))
             elif suffix == ".npy":
                 with atomic_path(output) as tmp:
@@ -316,17 +330,20 @@ class VoxelModel(Model):
                 written.append(save_shape(output, grids[0]))
             else:
                 raise ConfigError(f"{output}: {len(grids)} shapes go into a .png preview or a .npy stack; "
-                                  "for one mesh per shape use --out-dir")
+                                  "sample one shape for a mesh, or use --out-dir for one mesh per shape")
         if out_dir is not None:
             for i, g in enumerate(grids):
                 for suffix in formats:
                     if suffix != ".npy" and not g.any():
                         continue
-                    written.append(save_shape(Path(out_dir) / f"shape-{i:04d}{suffix}", g))
+                    written.append(save_shape(Path(out_dir) / f"{prefix}shape-{i:04d}{suffix}", g))
         return written
 
-    def walk(self, path: str | Path, seed: int = 0, walks: int = 4, frames_per_key: int = 12) -> Path:
+    def walk(self, path: str | Path, *, seed: int = 0, walks: int = 4, frames_per_key: int = 12,
+             **options: Any) -> Path:
         """A looping latent walk as GIF/MP4 of rotating shapes: ``walks`` walks side by side."""
+        if options:
+            raise ConfigError(f"a voxel model's walk is a looping walk; it takes no {', '.join(sorted(options))}")
         zs = looping_walk(self.z_dim, walks=walks, frames_per_key=frames_per_key, seed=seed)
         labels = self.labels_for(walks, None)
         frames = []

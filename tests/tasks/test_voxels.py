@@ -105,13 +105,45 @@ def test_training_sampling_and_outputs(run, tmp_path):
     out, model = run
     assert (out / "model.safetensors").exists() and (out / "samples" / "step-000002.png").exists()
     assert model.class_names == list(OBJECT_CLASSES)
-    a = model.sample(3, seed=1, label="cup")
-    assert a.shape == (3, 32, 32, 32) and a.dtype == bool and (model.sample(3, seed=1, label="cup") == a).all()
+    a = model.sample(3, seed=1, condition="cup")
+    assert a.shape == (3, 32, 32, 32) and a.dtype == bool and (model.sample(3, seed=1, condition="cup") == a).all()
     with pytest.raises(ConfigError, match="not one of"):
-        model.sample(1, label="sofa")
+        model.sample(1, condition="sofa")
+    assert model.conditions() == list(OBJECT_CLASSES)
     assert model.features(a).shape == (3, 16)
     assert model.walk(tmp_path / "w.gif", walks=2, frames_per_key=2).exists()
     assert Image.open(tmp_path / "w.gif").n_frames == 8
+
+
+def test_write_samples_each_and_preview(run, tmp_path):
+    out, model = run
+    grids = model.sample(3, seed=0, condition="lamp")
+    [png] = model.write_samples(grids, tmp_path / "s.png", nrow=3)
+    assert Image.open(png).size[0] > Image.open(png).size[1]       # one row of three
+    [npy] = model.write_samples(grids, tmp_path / "s.npy")
+    assert (np.load(npy) == grids).all()
+    one = grids[:1] if grids[0].any() else np.ones((1, 32, 32, 32), bool)
+    for suffix in (".obj", ".stl", ".glb", ".off", ".ply"):
+        [mesh] = model.write_samples(one, tmp_path / f"one{suffix}")
+        assert mesh.stat().st_size > 100
+    with pytest.raises(ConfigError, match="--out-dir"):
+        model.write_samples(grids, tmp_path / "many.obj")
+    with pytest.raises(ConfigError, match=".png, .npy"):
+        model.write_samples(grids, tmp_path / "s.csv")
+    each = model.write_each(grids, tmp_path / "each", prefix="x-")
+    assert {p.name for p in each} >= {"x-shape-0000.npy", "x-shape-0002.png"}
+    [preview] = model.preview(grids, tmp_path / "p")
+    assert preview.suffix == ".png" and preview.exists()
+
+
+def test_model_file_and_run_defaults(run):
+    from ganforge.api import resolve
+
+    _, model = run
+    assert model.meta["nets"]["G"]["class"] == "voxels.VoxelGenerator" and model.D is not None
+    assert resolve("voxels", {})[0].batch == 32
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        resolve("voxels", {"loss": "wgan"})[1].validate()
 
 
 def test_cli_train_and_sample_voxels(run, tmp_path):
@@ -121,9 +153,9 @@ def test_cli_train_and_sample_voxels(run, tmp_path):
     r = CliRunner().invoke(app, ["sample", str(out), "--n", "2", "-o", str(tmp_path / "s.npy"),
                                  "--out-dir", str(tmp_path / "each")])
     assert r.exit_code == 0, r.output
-    assert np.load(tmp_path / "s.npy").shape == (2, 32, 32, 32) and (tmp_path / "each" / "shape-0001.png").exists()
+    assert np.load(tmp_path / "s.npy").shape == (2, 32, 32, 32) and (tmp_path / "each" / "0000-shape-0001.png").exists()
     r = CliRunner().invoke(app, ["sample", str(out), "--n", "2", "-o", str(tmp_path / "s.obj")])
     assert r.exit_code == 1 and "--out-dir" in r.output
     r = CliRunner().invoke(app, ["train", "voxels", "--data", "builtin:objects?n=8", "--steps", "1", "--batch", "2",
                                  "--width", "4", "--out", str(tmp_path / "r"), "--quiet", "--resolution", "48"])
-    assert r.exit_code == 1 and "resolution must be 32 or 64" in r.output
+    assert r.exit_code == 1 and "resolution must be one of 32, 64" in r.output
