@@ -9,7 +9,6 @@ KL, AUC-Judd and SIM (``evaluate``; :mod:`ganforge.metrics.saliency`).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,26 +23,29 @@ from ..errors import ConfigError
 from ..nets import unet
 from ..predict.base import verb
 from . import register
-from .translate import TranslateOptions, Translation, Translator
+from .translate import Pix2PixOptions, Translation, Translator
 
 
 @dataclass
-class SaliencyOptions(TranslateOptions):
-    """Translation's options (pairs: image|map side-by-side files) with the saliency sources and defaults."""
+class SaliencyOptions(Pix2PixOptions):
+    """pix2pix's options with the saliency sources: images and maps, pairs (image|map) or synthetic scenes."""
 
     data: str | None = option(None, "builtin:saliency[?n=1000&size=64&seed=0]: synthetic scenes with known maps.")
     images: str | None = option(None, "Folder of images (with maps; matched by name).")
     maps: str | None = option(None, "Folder of grey saliency maps, one per image, same size.")
+    pairs: str | None = option(None, "Folder of image|map side-by-side files.")
     crop: int = option(64, "Training crop side.")
     width: int = option(32, "Base channel count of G and D.")
     sample_grid: int = option(6, "Rows in each sample grid.")
 
+    # a saliency model is always paired translation from the image to its map (read by the Translation task)
+    a = b = None
+    unpaired = False
+    direction = "AtoB"
+
     def validate(self) -> None:
         given = [name for name, v in (("data", self.data), ("pairs", self.pairs), ("images", self.images),
                                       ("maps", self.maps)) if v is not None]
-        if self.a is not None or self.b is not None or self.unpaired or self.direction != "AtoB":
-            raise ConfigError("the saliency task maps images to maps: give images and maps (or pairs, or data), "
-                              "not a/b, unpaired or direction")
         if not given:
             raise ConfigError("give the data: images and maps (two folders matched by name), pairs (image|map "
                               "side-by-side files) or data=builtin:saliency")
@@ -51,8 +53,7 @@ class SaliencyOptions(TranslateOptions):
             raise ConfigError("images and maps go together: give both folders")
         if len(set(given) - {"maps"}) > 1:
             raise ConfigError(f"give one data source, not {' and '.join(g for g in given if g != 'maps')}")
-        # the rest as for translation ("pairs" stands in for whichever source was given)
-        TranslateOptions.validate(dataclasses.replace(self, pairs="-", images=None, maps=None, data=None))
+        self.check_network()
 
 
 @register("saliency")

@@ -31,12 +31,9 @@ from . import register
 
 
 @dataclass
-class TranslateOptions:
-    pairs: str | None = option(None, "Folder of side-by-side A|B images (pix2pix format).")
-    a: str | None = option(None, "Folder of A images (with b; matched by file name unless unpaired).")
-    b: str | None = option(None, "Folder of B images.")
-    unpaired: bool = option(False, "A and B are unrelated images: CycleGAN.")
-    direction: str = option("AtoB", "AtoB or BtoA.", choices=("AtoB", "BtoA"))
+class Pix2PixOptions:
+    """What paired image-to-image models share (translation, and saliency's image -> map)."""
+
     crop: int = option(128, "Training crop side.")
     load_size: int | None = option(None, "Resize each image's shorter side to this before cropping.")
     flip: bool = option(True, "Random horizontal flips (the same for both sides of a pair).")
@@ -48,18 +45,10 @@ class TranslateOptions:
     d_layers: int | None = option(None, "PatchGAN depth (3: 70x70 patches; default 3, or less for small crops).")
     loss: str | None = option(None, "ns, lsgan or hinge (default ns; lsgan for unpaired).", choices=("ns", "lsgan", "hinge"))
     lambda_l1: float = option(100.0, "L1 weight (paired).")
-    lambda_cycle: float = option(10.0, "Cycle-consistency weight (unpaired).")
-    lambda_identity: float = option(0.5, "Identity weight, relative to the cycle weight (unpaired).")
-    pool_size: int = option(50, "Generated images each discriminator keeps in its pool (unpaired).")
     sample_grid: int = option(4, "Rows in each sample grid.")
 
-    def validate(self) -> None:
-        if self.pairs is None and (self.a is None or self.b is None):
-            raise ConfigError("give the data: pairs (a folder of A|B images) or both a and b (two folders)")
-        if self.pairs is not None and (self.a is not None or self.b is not None):
-            raise ConfigError("give either pairs or a and b, not both")
-        if self.unpaired and self.pairs is not None:
-            raise ConfigError("unpaired training needs two folders (a and b), not pairs")
+    def check_network(self) -> None:
+        """The checks of the shared fields."""
         check_choices(self)
         if self.crop < 16:
             raise ConfigError(f"crop must be at least 16; got {self.crop}")
@@ -78,6 +67,27 @@ class TranslateOptions:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1); got {self.dropout}")
+
+
+@dataclass
+class TranslateOptions(Pix2PixOptions):
+    pairs: str | None = option(None, "Folder of side-by-side A|B images (pix2pix format).")
+    a: str | None = option(None, "Folder of A images (with b; matched by file name unless unpaired).")
+    b: str | None = option(None, "Folder of B images.")
+    unpaired: bool = option(False, "A and B are unrelated images: CycleGAN.")
+    direction: str = option("AtoB", "AtoB or BtoA.", choices=("AtoB", "BtoA"))
+    lambda_cycle: float = option(10.0, "Cycle-consistency weight (unpaired).")
+    lambda_identity: float = option(0.5, "Identity weight, relative to the cycle weight (unpaired).")
+    pool_size: int = option(50, "Generated images each discriminator keeps in its pool (unpaired).")
+
+    def validate(self) -> None:
+        if self.pairs is None and (self.a is None or self.b is None):
+            raise ConfigError("give the data: pairs (a folder of A|B images) or both a and b (two folders)")
+        if self.pairs is not None and (self.a is not None or self.b is not None):
+            raise ConfigError("give either pairs or a and b, not both")
+        if self.unpaired and self.pairs is not None:
+            raise ConfigError("unpaired training needs two folders (a and b), not pairs")
+        self.check_network()
 
 
 def np_rng(gen: torch.Generator) -> np.random.Generator:
