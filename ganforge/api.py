@@ -105,7 +105,7 @@ def train(task: str = "image", *, out: str | Path | None = None, config: str | P
     if overwrite and run_dir.exists() and int(os.environ.get("RANK", "0")) == 0:
         _clear_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_run_config(run_dir / "config.json", task, run, options)
+    save_run_config(run_dir / "config.json", task, run, job.options)  # as trained (a DataFrame is described)
     trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=resolved)
     trainer.fit()
     return load(run_dir)

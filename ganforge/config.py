@@ -24,7 +24,8 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple
     """A dataclass field with its help text (and choices, old flag names) as metadata.
 
     The one source the CLI flags, the Python API's docs and the studio's form are derived from.
-    ``aliases`` are earlier flag names kept working for one release, e.g. ``("--task",)``.
+    ``aliases`` are earlier flag names kept working for one release, e.g. ``("--task",)``; for a bool field
+    ``(" /--unconditional",)`` adds another way to switch it off.
     """
     meta = {"help": help}
     if choices is not None:

@@ -671,14 +671,12 @@ class LatentVerbs:
         "resize": "Centre-crop and resize another size (else refuse it).",
         "preview": "Also write input | reconstruction side by side.",
         "seed": "Seed of the starting candidates."})
-    def invert(self, *, image: Path | None = None, output: Path | None = None, cls: str | None = None,
+    def invert(self, *, image: Path, output: Path, cls: str | None = None,
                steps: int = 300, features: str | None = None, encoder: Path | None = None, resize: bool = True,
                preview: Path | None = None, seed: int = 0) -> str:
         """Find the latent (and class) whose image matches IN.png; keep it in a small file for editing."""
         from ..imaging import media
 
-        if image is None or output is None:
-            raise ConfigError("give the image and where to write its latent: --image IN.png -o OUT.safetensors")
         lat = invert(self, image, classes=cls, steps=steps, features=features, encoder=encoder,
                            resize=resize, seed=seed)
         for note in lat.meta["notes"]:
@@ -709,7 +707,7 @@ class LatentVerbs:
         "features": "With --image: domain feature file for the inversion.",
         "resize": "With --image: centre-crop and resize another size (else refuse it).",
         "side_by_side": "Write input | reconstruction | edit."})
-    def edit(self, *, output: Path | None = None, image: Path | None = None, latent: Path | None = None,
+    def edit(self, *, output: Path, image: Path | None = None, latent: Path | None = None,
              direction: str | None = None, directions: Path | None = None, strength: float = 2.0,
              to_class: str | None = None, cls: str | None = None, steps: int = 300, features: str | None = None,
              resize: bool = True, side_by_side: bool = False) -> str:
@@ -718,8 +716,6 @@ class LatentVerbs:
 
         if direction is None and to_class is None:
             raise ConfigError("say what to change: --direction NAME (with --strength) or --to-class CLASS")
-        if output is None:
-            raise ConfigError("say where to write the edited image: -o OUT.png")
         lat, recon = self._latent_of(image, latent, cls, steps, features, resize)
         z, y = lat.z[:1], (lat.y[:1] if lat.y is not None else None)
         if direction is not None:
@@ -785,10 +781,8 @@ class LatentVerbs:
         "steps": "Training steps on the model's own samples.",
         "batch": "Batch size.",
         "seed": "Seed of the encoder's weights and samples."})
-    def encoder(self, *, output: Path | None = None, steps: int = 1000, batch: int = 64, seed: int = 0) -> str:
+    def encoder(self, *, output: Path, steps: int = 1000, batch: int = 64, seed: int = 0) -> str:
         """Train an encoder image -> z (and class) on the model's samples, to start 'invert --encoder' from."""
-        if output is None:
-            raise ConfigError("say where to write the encoder: -o ENCODER.safetensors")
         train_encoder(self, output, steps=steps, batch=batch, seed=seed)
         return f"wrote {output}"
 
@@ -798,13 +792,10 @@ class LatentVerbs:
         "c": "Seeds for C.",
         "output": "Grid: mean A, mean B, mean C, A - B + C.",
         "cls": "Conditional models: the class."})
-    def arithmetic(self, *, a: str | None = None, b: str | None = None, c: str | None = None,
-                   output: Path | None = None, cls: str | None = None) -> str:
+    def arithmetic(self, *, a: str, b: str, c: str, output: Path, cls: str | None = None) -> str:
         """Vector arithmetic on mean latents: A - B + C (e.g. smiling woman - neutral woman + neutral man)."""
         from ..imaging import media
 
-        if a is None or b is None or c is None or output is None:
-            raise ConfigError("give three seed lists and a file: --a SEEDS --b SEEDS --c SEEDS -o OUT.png")
         za, zb, zc = (mean_latent(self, s) for s in (a, b, c))
         zs = torch.cat([za, zb, zc, arithmetic(za, zb, zc)])
         y = self.labels(4, cls)

@@ -253,27 +253,11 @@ def summarize_series(source: str, folder: Path | None) -> dict[str, Any]:
     d = load_series(source)
     info = d.describe()
     if folder is not None:
-        _series_plot(d.unscale(d.x[:6].numpy()), d.lengths[:6].numpy(), folder / "preview.png")
+        from ..imaging.media import series_plot
+        series_plot(d.unscale(d.x[:6].numpy()), d.lengths[:6].numpy(), folder / "preview.png")
     return {"count": info["n"], "length": info["length"], "features": info["features"], "classes": info["labels"],
             "variable_length": info["variable_length"], "skipped": [], "skipped_count": 0,
             "preview": "preview.png" if folder is not None else None}
-
-
-def _series_plot(x: np.ndarray, lengths: np.ndarray, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from ..fileio import atomic_path
-
-    fig, axes = plt.subplots(2, 3, figsize=(7.5, 3.2), sharex=True)
-    for i, ax in enumerate(axes.flat):
-        if i < len(x):
-            ax.plot(x[i, : lengths[i]], linewidth=1)
-        ax.tick_params(labelsize=6)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
 
 
 def _cell(v: Any) -> Any:

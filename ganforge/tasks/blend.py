@@ -181,17 +181,13 @@ class BlendModel(Model):
         "beta": "GP: weight of the network's low-frequency colour.",
         "border": "GP: solve inside the mask with the background's border (mask) or over the whole image as in "
                   "the GP-GAN paper (image)."})
-    def blend_files(self, src: Path | None = None, dst: Path | None = None, mask: Path | None = None,
-                    output: Path | None = None, method: str | None = None, beta: float = 0.05,
-                    border: str = "mask") -> str:
+    def blend_files(self, *, src: Path, dst: Path, mask: Path, output: Path, method: str | None = None,
+                    beta: float = 0.05, border: str = "mask") -> str:
         """Paste an object from one photo into another so that it sits naturally (GP-GAN class blending)."""
         from ..imaging import media
 
         if self is not None and not isinstance(self, BlendModel):
             raise ConfigError(f"{self.path}: a {self.task!r} model, not a blending model ('ganforge train blend')")
-        for name, value in (("--src", src), ("--dst", dst), ("--mask", mask), ("-o/--output", output)):
-            if value is None:
-                raise ConfigError(f"blend: give {name}")
         method = method or ("gp" if self is not None else "poisson")
         out = blend(read_image(src, "RGB"), read_image(dst, "RGB"), read_image(mask, "L"), method=method, model=self,
                     beta=beta, border=border)

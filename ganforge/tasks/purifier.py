@@ -186,7 +186,7 @@ class PurifierModel(Model):
         "channels": "TorchScript classifiers: input channels.",
         "seed": "Seed of the attacks' random starts.",
         "output": "Also write the report as JSON."})
-    def robustness(self, classifier: Path | None = None, data: str | None = None, attack: str = "fgsm,pgd",
+    def robustness(self, *, classifier: Path, data: str, attack: str = "fgsm,pgd",
                    eps: str = "0.1,0.3", n: int = 1000, pgd_steps: int = 40, white_box: bool = False,
                    size: int | None = None, channels: int | None = None, seed: int = 0,
                    output: Path | None = None) -> str:
@@ -195,10 +195,6 @@ class PurifierModel(Model):
 
         if self is not None and not isinstance(self, PurifierModel):
             raise ConfigError(f"{self.path}: a {self.task!r} model, not a purifier ('ganforge train purifier')")
-        if classifier is None:
-            raise ConfigError("robustness: give the classifier to attack (--classifier FILE)")
-        if data is None:
-            raise ConfigError("robustness: give labelled test images (--data)")
         report = robustness_report(classifier, data, purifier=self, attacks=attack, eps=eps, n=n,
                                    pgd_steps=pgd_steps, white_box=white_box, size=size, channels=channels,
                                    seed=seed, output=output)

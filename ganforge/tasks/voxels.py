@@ -39,7 +39,7 @@ class VoxelOptions:
                        "sub-folders = classes), or builtin:objects.")
     resolution: int = option(32, "Grid side.", choices=(32, 64))
     limit: int | None = option(None, "Use at most this many shapes.")
-    conditional: bool = option(True, "Use class labels when the data has them.")
+    conditional: bool = option(True, "Use class labels when the data has them.", aliases=(" /--unconditional",))
     z_dim: int = option(64, "Noise size.")
     width: int = option(16, "Base channel count.")
     loss: str = option("ns", "Adversarial loss.", choices=("ns", "hinge", "lsgan"))

@@ -146,7 +146,7 @@ def _pairs_zip() -> bytes:
     rng = np.random.default_rng(0)
     with zipfile.ZipFile(buf, "w") as zf:
         for i in range(4):
-            a = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+            a = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
             png = io.BytesIO()
             Image.fromarray(np.concatenate([a, 255 - a], 1)).save(png, "PNG")
             zf.writestr(f"p/{i}.png", png.getvalue())

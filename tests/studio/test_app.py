@@ -107,11 +107,13 @@ def test_tasks_come_from_the_registry(client):
     from ganforge import tasks
     from ganforge.engine import AdversarialTask
 
+    from ganforge.config import option
+
     @dataclass
     class Opts:
-        data: str = ""
-        strength: float = 0.5           # how strong
-        name: str | None = None
+        data: str = option("", "what to learn from")
+        strength: float = option(0.5, "how strong")
+        name: str | None = option(None, "a name")
 
     class Dummy(AdversarialTask):  # no data_kind: the studio must cope
         Options = Opts
@@ -130,9 +132,10 @@ def test_tasks_come_from_the_registry(client):
     dummy = listed["zz-dummy"]
     assert dummy["data_kind"] is None
     assert dummy["fields"][0] == {"name": "strength", "type": "float", "optional": False, "default": 0.5,
-                                  "help": "how strong"}
+                                  "help": "how strong", "choices": None, "aliases": []}
     assert dummy["fields"][1]["optional"] is True
-    assert set(dummy["presets"]) == {"fast", "balanced", "quality"}
+    assert set(dummy["presets"]) == {"fast", "balanced", "quality", "custom"}
+    assert dummy["presets"]["custom"]["values"] == {}
     assert listed["image"]["presets"]["fast"]["values"]["width"] == 32
     steps = next(f for f in listed["image"]["run_fields"] if f["name"] == "steps")
     assert steps["optional"] and steps["type"] == "int"
@@ -359,7 +362,19 @@ def test_files_and_downloads(client, finished_run):
 def test_model_generate_walk(client, finished_run):
     run_id = finished_run["id"]
     caps = client.get(f"/api/runs/{run_id}/model").json()
-    assert caps["kind"] == "images" and caps["walk"] and not caps["apply"] and caps["classes"] == []
+    assert caps["sample"] and caps["walk"] and not caps["apply"] and caps["conditions"] is None
+    assert caps["task"] == "image" and {"invert", "edit", "directions"} <= set(caps["verbs"])
+    # verbs whose fields the studio can fill are forms on the model page (the output file is the studio's)
+    forms = {v["name"]: v for v in caps["verb_forms"]}
+    assert "arithmetic" in forms and "invert" not in forms   # invert reads an image file: CLI and Python only
+    assert [f["name"] for f in forms["arithmetic"]["fields"]] == ["a", "b", "c", "cls"]
+    r = client.post(f"/api/runs/{run_id}/verbs/arithmetic", json={"a": "1,2", "b": "3", "c": "4-5"})
+    assert r.status_code == 200, r.text
+    assert r.json()["files"][0].endswith(".png") and "A - B + C" in r.json()["message"]
+    r = client.post(f"/api/runs/{run_id}/verbs/invert", json={})
+    assert r.status_code == 400 and "no verb 'invert' the studio can run" in r.json()["detail"]
+    r = client.post(f"/api/runs/{run_id}/verbs/arithmetic", json={"a": "1", "b": "2", "c": "3", "zz": 1})
+    assert r.status_code == 400 and "unknown field 'zz'" in r.json()["detail"]
     a = client.post(f"/api/runs/{run_id}/generate", json={"n": 9, "seed": 3}).json()
     b = client.post(f"/api/runs/{run_id}/generate", json={"n": 9, "seed": 3}).json()
     c = client.post(f"/api/runs/{run_id}/generate", json={"n": 9, "seed": 4}).json()
@@ -376,25 +391,23 @@ def test_model_generate_walk(client, finished_run):
     mp4 = client.post(f"/api/runs/{run_id}/walk", json={"seed": 1, "format": "mp4"}).json()
     assert client.get(f"/api/runs/{run_id}/files/{mp4['files'][0]}").content[4:8] == b"ftyp"
     assert client.post(f"/api/runs/{run_id}/walk", json={"format": "avi"}).status_code == 400
-    r = client.post(f"/api/runs/{run_id}/rows", json={"rows": 5})
-    assert r.status_code == 400 and "table rows" in r.json()["detail"]
     r = client.post(f"/api/runs/{run_id}/apply", params={"filename": "x.png"}, content=png_bytes(1))
     assert r.status_code == 400 and "cannot be applied" in r.json()["detail"]
 
 
 def test_apply_uses_the_models_apply(client, finished_run, monkeypatch):
-    """An image-to-image predictor (``model.apply(image)``) is found by hasattr and run on the upload."""
-    from PIL import Image, ImageOps
+    """A model that maps images to images (the predictor contract's ``apply_path``) runs on the upload."""
+    from PIL import Image
 
+    from ganforge.predict.image import ImageToImage
     from ganforge.studio import results
 
-    class Inverter:
-        task, meta = "fake-i2i", {"step": 1, "status": "finished"}
+    class Inverter(ImageToImage):
+        def _apply_array(self, a, **options):
+            return 255 - a
 
-        def apply(self, image):
-            return ImageOps.invert(image)
-
-    monkeypatch.setattr(results, "model_for", lambda folder: Inverter())
+    inverter = Inverter({}, {"task": "fake-i2i", "step": 1, "status": "finished", "options": {}})
+    monkeypatch.setattr(results, "model_for", lambda folder: inverter)
     run_id = finished_run["id"]
     assert client.get(f"/api/runs/{run_id}/model").json()["apply"] is True
     r = client.post(f"/api/runs/{run_id}/apply", params={"filename": "in.png"}, content=png_bytes(5, colour=True))
@@ -411,7 +424,7 @@ def test_apply_uses_the_models_apply(client, finished_run, monkeypatch):
 def test_table_run_rows_with_conditions(client, queued):
     run_id = finished(client, queued["table"])["id"]
     caps = client.get(f"/api/runs/{run_id}/model").json()
-    assert caps["kind"] == "table" and caps["columns"] == ["age", "sex", "income"]
+    assert caps["sample"] and caps["sample_suffixes"][0] == ".csv" and not caps["walk"]
     r = client.post(f"/api/runs/{run_id}/rows", json={"rows": 50, "where": "sex=F", "seed": 2})
     assert r.status_code == 200, r.text
     head = r.json()["head"]
@@ -457,7 +470,7 @@ def test_serve_requires_a_token_beyond_loopback():
 def test_series_run_generates_a_plot_and_a_csv(client, queued):
     run_id = finished(client, queued["series"])["id"]
     caps = client.get(f"/api/runs/{run_id}/model").json()
-    assert caps["kind"] == "series" and not caps["walk"]
+    assert caps["sample"] and caps["conditions"] is None and not caps["walk"]
     r = client.post(f"/api/runs/{run_id}/generate", json={"n": 4, "seed": 0})
     assert r.status_code == 200, r.text
     png, csv = r.json()["files"]
@@ -494,16 +507,3 @@ def test_cli_has_the_studio_command():
         assert option in result.output
 
 
-def test_apply_outputs_of_any_common_shape():
-    import torch
-    from PIL import Image
-
-    from ganforge.studio.results import _as_hwc_uint8
-
-    grey = Image.new("L", (8, 6), 200)
-    assert _as_hwc_uint8(grey).shape == (6, 8, 1)
-    assert _as_hwc_uint8([Image.new("RGB", (4, 4), (255, 0, 0))])[0, 0].tolist() == [255, 0, 0]
-    chw = torch.ones(3, 5, 7)  # float in [-1, 1], CHW: white
-    assert _as_hwc_uint8(chw).shape == (5, 7, 3) and _as_hwc_uint8(chw).min() == 255
-    assert _as_hwc_uint8(-torch.ones(1, 3, 5, 7)).max() == 0
-    assert _as_hwc_uint8(np.zeros((5, 7, 3), np.uint8)).shape == (5, 7, 3)
