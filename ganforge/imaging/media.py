@@ -112,12 +112,7 @@ def plot_curves(metrics_jsonl: str | Path, out: str | Path) -> Path | None:
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)
 
 
 def series_plot(x: np.ndarray, lengths: np.ndarray, path: str | Path) -> Path:
@@ -132,10 +127,17 @@ def series_plot(x: np.ndarray, lengths: np.ndarray, path: str | Path) -> Path:
         if i < len(x):
             ax.plot(x[i, : int(lengths[i])], linewidth=1)
         ax.tick_params(labelsize=6)
+    return save_figure(fig, path, dpi=80)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as PNG (atomically) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
+        fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)
     return path
 

@@ -101,9 +101,15 @@ class Model:
     def info(self) -> dict[str, Any]:
         return dict(self.meta, path=str(self.path) if self.path else None)
 
-    def sampling_net(self) -> nn.Module:
+    @property
+    def G(self) -> nn.Module:
         """The network that makes outputs (the EMA generator where training kept one: it is stored as G)."""
         return self.nets["G"]
+
+    @property
+    def D(self) -> nn.Module | None:
+        """The discriminator, where the model file kept it."""
+        return self.nets.get("D")
 
     # ----------------------------------------------------------------- the contract
     def sample(self, n: int, *, seed: int = 0, condition: Any = None) -> Any:

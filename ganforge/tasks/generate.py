@@ -418,14 +418,7 @@ class ImageGenerator(latent.LatentVerbs, Model):
             specs[name] = {"class": FORMAT1_CLASSES[arch, name], **kwargs}
         return specs
 
-    @property
-    def G(self) -> nn.Module:
-        return self.nets["G"]
 
-    @property
-    def D(self) -> nn.Module | None:
-        """The discriminator (absent from files that did not keep it)."""
-        return self.nets.get("D")
 
     @property
     def z_dim(self) -> int:

@@ -268,7 +268,6 @@ class Restorer(ImageToImage):
 
     def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
         super().__init__(nets, meta, path, device)
-        self.G = self.nets["G"]
         self.kind = self.options.kind
         if self.kind == "inpaint":
             self.apply_options = ("tile", "compare", "mask")

@@ -138,9 +138,6 @@ class SeriesModel(Model):
     def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
         return {"G": {"class": registry.name_of(SeriesGenerator), **meta["nets"]["G"]}}
 
-    @property
-    def G(self) -> nn.Module:
-        return self.nets["G"]
 
     def conditions(self) -> list[str] | None:
         return list(self.meta["label_names"]) or None

@@ -623,9 +623,6 @@ class TableModel(Model):
     def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
         return {"G": {"class": registry.name_of(TableGenerator), **meta["nets"]["G"]}}
 
-    @property
-    def G(self) -> nn.Module:
-        return self.nets["G"]
 
     @property
     def columns(self) -> list[str]:

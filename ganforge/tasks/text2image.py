@@ -246,13 +246,7 @@ class TextToImageModel(Model):
         return {"G": {"class": registry.name_of(TextToImageGenerator), **meta["nets"]["G"]},
                 "D": {"class": registry.name_of(TextToImageDiscriminator), **meta["nets"]["D"]}}
 
-    @property
-    def G(self) -> nn.Module:
-        return self.nets["G"]
 
-    @property
-    def D(self) -> nn.Module:
-        return self.nets["D"]
 
     @torch.no_grad()
     def embed(self, texts: list[str], strict: bool = True) -> torch.Tensor:

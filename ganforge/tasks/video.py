@@ -235,7 +235,6 @@ class VideoPredictor(Model):
 
     def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
         super().__init__(nets, meta, path, device)
-        self.G = self.nets["G"]
         o = self.options
         self.context, self.horizon, self.size = o.context, o.predict, o.size
         self.channels, self.z_dim = o.channels, o.z_dim

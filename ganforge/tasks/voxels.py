@@ -249,13 +249,7 @@ class VoxelModel(Model):
         return {"G": {"class": registry.name_of(VoxelGenerator), **meta["nets"]["G"]},
                 "D": {"class": registry.name_of(VoxelDiscriminator), **meta["nets"]["D"]}}
 
-    @property
-    def G(self) -> nn.Module:
-        return self.nets["G"]
 
-    @property
-    def D(self) -> nn.Module | None:
-        return self.nets.get("D")
 
     def conditions(self) -> list[str] | None:
         return list(self.class_names) or None
