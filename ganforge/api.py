@@ -18,7 +18,7 @@ from . import artifact, tasks
 from .config import RunConfig, from_dict, read_run_config, save_run_config, to_dict
 from .engine import Callback, Trainer, seed_everything
 from .engine.callbacks import LossCurves, MetricsLog, ProgressBar, TensorBoard
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError, GanforgeError
 from .predict.base import Model
 
 log = logging.getLogger("ganforge")
@@ -45,6 +45,8 @@ def resolve(task: str, kwargs: dict[str, Any], config: str | Path | dict | None 
         saved = config if isinstance(config, dict) else read_run_config(config)
         if saved.get("task", task) != task:
             raise ConfigError(f"{config}: a config of task {saved['task']!r}, not {task!r}")
+        if not isinstance(config, dict):
+            _check_saved(config, cls, saved)
         run.update(saved.get("run", {}))
         options.update(saved.get("options", {}))
     given_run = {k: v for k, v in kwargs.items() if k in run_names}
@@ -56,6 +58,21 @@ def resolve(task: str, kwargs: dict[str, Any], config: str | Path | dict | None 
         run["steps"] = DEFAULT_STEPS
     run_cfg = from_dict(RunConfig, run, "run")
     return run_cfg, from_dict(cls.Options, options, "options")
+
+
+def _check_saved(path: str | Path, cls: type, saved: dict[str, Any]) -> tuple[RunConfig, Any]:
+    """The run settings and options a saved config.json holds, checked on their own so that an error names the
+    file (a value given by the caller is checked later, as given)."""
+    try:
+        run = from_dict(RunConfig, saved["run"], "run")
+        no_length = run.steps is None and run.minutes is None  # the length may come from the caller
+        (dataclasses.replace(run, steps=DEFAULT_STEPS) if no_length else run).validate()
+        options = from_dict(cls.Options, saved["options"], "options")
+        if hasattr(options, "validate"):
+            options.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return run, options
 
 
 def _callbacks(run_dir: Path, progress: bool, extra: list[Callback] | None) -> list[Callback]:
@@ -142,8 +159,11 @@ def resume(run_dir: str | Path, *, steps: int | None = None, minutes: float | No
         raise ConfigError(f"{run_dir}: no such run folder")
     saved = read_run_config(run_dir / "config.json")
     task = saved["task"]
-    run = from_dict(RunConfig, saved["run"], "run")
-    options = from_dict(tasks.get(task).Options, saved["options"], "options")
+    try:
+        cls = tasks.get(task)
+    except ConfigError as e:
+        raise ConfigError(f"{run_dir / 'config.json'}: {e}") from None
+    run, options = _check_saved(run_dir / "config.json", cls, saved)
     if steps is not None or minutes is not None:
         run.steps, run.minutes = steps, minutes
         save_run_config(run_dir / "config.json", task, run, options)
@@ -160,7 +180,22 @@ def load(path: str | Path, device: str = "cpu") -> Model:
     """Load a model file or run folder; the task written in the file picks the predictor class."""
     file = artifact.resolve(path)
     tensors, meta = artifact.load(file)
-    return tasks.get(meta["task"]).Predictor.from_tensors(tensors, meta, file, device)
+    task = meta.get("task")
+    if not isinstance(task, str):
+        kind = meta.get("kind")
+        raise CheckpointError(f"{file}: " + (f"a {kind} file, not a model" if isinstance(kind, str) else
+                                             "no task in its metadata; not a ganforge model, or a damaged one"))
+    try:
+        return tasks.get(task).Predictor.from_tensors(tensors, meta, file, device)
+    except GanforgeError as e:
+        if str(file) in str(e):
+            raise
+        raise type(e)(f"{file}: {e}") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as e:
+        # metadata that parses but does not describe a model this ganforge can rebuild
+        text = (str(e).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(f"{file}: cannot rebuild the model from its metadata ({type(e).__name__}: {text})") \
+            from None
 
 
 def _clear_run(run_dir: Path) -> None:

@@ -202,16 +202,29 @@ def save_run_config(path: str | Path, task: str, run: RunConfig, options: Any) -
 
 
 def read_run_config(path: str | Path) -> dict[str, Any]:
+    """A run's config.json: ``{"task": name, "run": {...}, "options": {...}}``, or a one-line ConfigError naming
+    the file (the fields themselves are checked by :func:`from_dict` where they are used)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a config file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object with task, run and options, got a {type(data).__name__}")
     for key in ("task", "run", "options"):
         if key not in data:
             raise ConfigError(f"{path}: missing field {key!r}")
+    if not isinstance(data["task"], str):
+        raise ConfigError(f"{path}: task: expected a task name, got {data['task']!r}"[:200])
+    for key in ("run", "options"):
+        if not isinstance(data[key], dict):
+            raise ConfigError(f"{path}: {key}: expected an object, got {type(data[key]).__name__}")
     return data
 
 

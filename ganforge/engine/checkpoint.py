@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -17,6 +17,8 @@ from ..fileio import atomic_path, remove_stale_temporaries
 
 _NAME = re.compile(r"^step-(\d+)\.pt$")
 BEST = "best.pt"  # the state with the best evaluation score; never pruned
+#: what every checkpoint holds (Trainer.state_dict); a file without them is not one
+REQUIRED = ("step", "elapsed", "lr_scale", "divergences", "modules", "optimizers", "ema", "task", "rng")
 
 
 def path_for(folder: Path, step: int) -> Path:
@@ -32,8 +34,34 @@ def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
 
 
 def latest(folder: str | Path) -> Path | None:
+    """The newest checkpoint file (readable or not); :func:`newest_readable` skips damaged ones."""
     found = list_checkpoints(folder)
     return found[-1][1] if found else None
+
+
+def newest_readable(folder: str | Path, restore: Callable[[dict[str, Any]], None] | None = None
+                    ) -> tuple[Path, dict[str, Any], list[tuple[Path, str]]]:
+    """(path, state, skipped) of the newest checkpoint that loads (and that ``restore(state)`` accepts),
+    newest first; ``skipped`` lists the newer ones passed over with the reason. A
+    :class:`~ganforge.errors.CheckpointError` raised by ``restore`` with ``fatal = True`` is not a damaged file
+    (e.g. the run's data changed) and stops the search. None readable: one line listing what was tried."""
+    found = list_checkpoints(folder)
+    if not found:
+        raise CheckpointError(f"no checkpoint in {folder}")
+    skipped: list[tuple[Path, str]] = []
+    for _, path in reversed(found):
+        try:
+            state = load(path)
+            if restore is not None:
+                restore(state)
+        except CheckpointError as e:
+            if getattr(e, "fatal", False):
+                raise
+            skipped.append((path, str(e).replace(f"{path}: ", "")))
+            continue
+        return path, state, skipped
+    tried = "; ".join(f"{p.name}: {why}" for p, why in skipped)
+    raise CheckpointError(f"{folder}: no readable checkpoint (tried {tried})")
 
 
 def save(folder: str | Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
@@ -58,11 +86,18 @@ def load(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     remove_stale_temporaries(path.parent)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
-    except Exception as e:  # truncated or foreign file
-        raise CheckpointError(f"{path}: not a readable ganforge checkpoint ({type(e).__name__}: {e})") from None
+    except Exception as e:  # truncated or foreign file, or a pickle with code (refused by weights-only loading)
+        text = (str(e).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(f"{path}: not a readable ganforge checkpoint ({type(e).__name__}: {text})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a ganforge checkpoint (it holds a {type(state).__name__})")
+    missing = [k for k in REQUIRED if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a complete ganforge checkpoint (no {', '.join(map(repr, missing))})")
+    return state
 
 
 def rng_state() -> dict[str, Any]:

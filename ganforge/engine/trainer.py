@@ -170,14 +170,19 @@ class Trainer:
                 o.load_state_dict(state["optimizers"][n])
             if self.ema:
                 self.ema.load_state_dict(state["ema"])
-        except (KeyError, RuntimeError) as e:
-            raise CheckpointError(f"checkpoint does not match this run's networks ({str(e).splitlines()[0]})") from None
-        self.task.load_state_dict(state["task"])
-        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        self.lr_scale, self.divergences = float(state["lr_scale"]), int(state["divergences"])
-        self.best = dict(state["best"]) if state.get("best") else None
-        self._apply_lr()
-        checkpoint.set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            text = (str(e).strip().splitlines() or [repr(e)])[0][:160]
+            raise CheckpointError(f"checkpoint does not match this run's networks ({text})") from None
+        try:
+            self.task.load_state_dict(state["task"])
+            self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+            self.lr_scale, self.divergences = float(state["lr_scale"]), int(state["divergences"])
+            self.best = dict(state["best"]) if state.get("best") else None
+            self._apply_lr()
+            checkpoint.set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+            text = (str(e).strip().splitlines() or [repr(e)])[0][:160]
+            raise CheckpointError(f"checkpoint state is damaged ({type(e).__name__}: {text})") from None
 
     def _apply_lr(self) -> None:
         for n, o in self.opts.items():
@@ -192,15 +197,21 @@ class Trainer:
         return path
 
     def _restore_latest(self) -> None:
-        path = checkpoint.latest(self.ckpt_dir)
-        if path is None:
-            raise CheckpointError(f"no checkpoint in {self.ckpt_dir}")
-        state = checkpoint.load(path)
+        """Restore the newest checkpoint that reads and fits; newer damaged ones are skipped with a warning."""
         fp = self.task.data_description().get("fingerprint", "")
-        if state.get("data_fingerprint") and fp and state["data_fingerprint"] != fp:
-            raise CheckpointError(f"{path}: the data changed since this run started "
-                                  f"(fingerprint {state['data_fingerprint']} then, {fp} now)")
-        self.load_state_dict(state)
+
+        def restore(state: dict[str, Any]) -> None:
+            if state.get("data_fingerprint") and fp and state["data_fingerprint"] != fp:
+                error = CheckpointError(f"{self.run_dir}: the data changed since this run started "
+                                       f"(fingerprint {state['data_fingerprint']} then, {fp} now)")
+                error.fatal = True
+                raise error
+            self.load_state_dict(state)
+
+        path, _, skipped = checkpoint.newest_readable(self.ckpt_dir, restore)
+        if skipped:
+            log.warning("skipped %s (%s); resuming from %s", ", ".join(p.name for p, _ in skipped),
+                        "; ".join(why for _, why in skipped), path.name)
 
     # ----------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> str:

@@ -72,6 +72,8 @@ def spec(module: nn.Module) -> dict[str, Any]:
 
 
 def get(name: str) -> type[nn.Module]:
+    if not isinstance(name, str):
+        raise CheckpointError(f"network class {name!r} is not a name")
     if name not in _NETS:
         module = name.rsplit(".", 1)[0]
         for prefix in ("ganforge.nets.", "ganforge."):
@@ -86,9 +88,18 @@ def get(name: str) -> type[nn.Module]:
 
 
 def build(net_spec: dict[str, Any]) -> nn.Module:
+    """The network a spec describes; a spec that is not ``{"class": registered name, **kwargs}`` or whose
+    keyword arguments the class refuses is a :class:`CheckpointError`."""
+    if not isinstance(net_spec, dict) or "class" not in net_spec:
+        raise CheckpointError(f"network spec {str(net_spec)[:80]!r} is not {{\"class\": ..., **kwargs}}")
     kwargs = dict(net_spec)
     cls = get(kwargs.pop("class"))
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except Exception as e:  # the kwargs come from a file: any constructor error means a damaged spec
+        text = (str(e).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(f"network {net_spec['class']!r} cannot be built from its spec "
+                              f"({type(e).__name__}: {text})") from None
 
 
 def export(modules: dict[str, nn.Module]) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
@@ -103,6 +114,8 @@ def export(modules: dict[str, nn.Module]) -> tuple[dict[str, torch.Tensor], dict
 
 def load(tensors: dict[str, torch.Tensor], specs: dict[str, dict[str, Any]]) -> dict[str, nn.Module]:
     """Rebuild the named networks of a model file and load their weights."""
+    if not isinstance(specs, dict) or not specs:
+        raise CheckpointError("no network specs (expected {name: {\"class\": ..., **kwargs}})")
     out = {}
     for name, net_spec in specs.items():
         net = build(net_spec)
@@ -110,7 +123,7 @@ def load(tensors: dict[str, torch.Tensor], specs: dict[str, dict[str, Any]]) -> 
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             net.load_state_dict(state)
-        except RuntimeError as e:
+        except (RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"network {name!r} does not match its weights ({str(e).splitlines()[0]})") from None
         out[name] = net
     return out

@@ -86,6 +86,12 @@ class Model:
                      device: str = "cpu") -> "Model":
         from ..nets import registry
 
+        from .. import artifact
+        from ..errors import CheckpointError
+
+        artifact.check_format(meta, path or "model")
+        if meta.get("format", 1) >= 2 and "nets" not in meta:
+            raise CheckpointError(f"{path or 'model'}: no network specs ('nets') in the metadata; the file is damaged")
         specs = meta["nets"] if meta.get("format", 1) >= 2 else cls.format1_nets(meta, tensors)
         return cls(registry.load(tensors, specs), meta, path, device)
 

@@ -238,7 +238,14 @@ def load_latent(path: str | Path, model=None) -> Latent:
     """Read a latent file; with ``model``, check that it was made for a generator of the same shape."""
     tensors, meta = _read_kind(path, LATENT_KIND, "latent", "write one with 'ganforge invert'", "z", "latents",
                                model)
-    return Latent(tensors["z"], tensors.get("y"), meta)
+    y = tensors.get("y")
+    if y is not None:
+        classes = len(model.classes or []) if model is not None else None
+        if y.ndim != 1 or len(y) != len(tensors["z"]) or y.is_floating_point() or \
+                (len(y) and (int(y.min()) < 0 or (classes is not None and int(y.max()) >= max(classes, 1)))):
+            raise ConfigError(f"{path}: its classes {y.tolist()[:8]} do not fit "
+                              f"{'this model' if model is not None else 'its latents'}")
+    return Latent(tensors["z"], y, meta)
 
 
 def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plural: str, model=None):
@@ -253,7 +260,13 @@ def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plura
     if meta.get("kind") != kind:
         raise ConfigError(f"{path}: not a {what} file (kind {meta.get('kind') or meta.get('task')!r})")
     tensors, _ = artifact.load(path)
-    v = tensors[key]
+    v = tensors.get(key)
+    if v is None:
+        raise ConfigError(f"{path}: a {what} file without its {key!r} tensor; the file is damaged")
+    if v.ndim != 2 or v.shape[0] == 0 or not v.is_floating_point():
+        raise ConfigError(f"{path}: {plural} of shape {list(v.shape)} ({v.dtype}); expected [N, z_dim] floats")
+    if not torch.isfinite(v).all():
+        raise ConfigError(f"{path}: {plural} hold NaN or infinite values; the file is damaged")
     if model is not None and v.shape[1] != model.z_dim:
         raise ConfigError(f"{path}: {plural} of size {v.shape[1]}, but this model's z has {model.z_dim}")
     return tensors, meta
@@ -478,14 +491,24 @@ def load_encoder(path: str | Path, model=None):
     from .. import artifact
     from ..nets.encoder import Encoder
 
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such encoder file (write one with 'ganforge encoder')")
     meta = artifact.read_meta(path)
     if meta.get("kind") != ENCODER_KIND:
-        raise ConfigError(f"{path}: not an encoder file (write one with ganforge.predict.latent.train_encoder)")
+        raise ConfigError(f"{path}: not an encoder file (write one with 'ganforge encoder')")
     tensors, _ = artifact.load(path)
-    enc = Encoder(**meta["nets"]["E"])
-    enc.load_state_dict(tensors)
-    if model is not None and meta["nets"]["E"]["z_dim"] != model.z_dim:
-        raise ConfigError(f"{path}: an encoder for z of size {meta['nets']['E']['z_dim']}, not {model.z_dim}")
+    kwargs = (meta.get("nets") or {}).get("E") if isinstance(meta.get("nets"), dict) else None
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"{path}: an encoder file without its network spec; the file is damaged")
+    if model is not None and kwargs.get("z_dim") != model.z_dim:
+        raise ConfigError(f"{path}: an encoder for z of size {kwargs.get('z_dim')!r}, not {model.z_dim}")
+    try:
+        enc = Encoder(**kwargs)
+        enc.load_state_dict(tensors)
+    except (TypeError, ValueError, RuntimeError) as e:
+        text = (str(e).strip().splitlines() or [""])[0][:160]
+        raise ConfigError(f"{path}: the encoder cannot be rebuilt ({type(e).__name__}: {text})") from None
     return enc.eval()
 
 
@@ -623,7 +646,12 @@ def save_directions(path: str | Path, directions: Directions, model) -> Path:
 def load_directions(path: str | Path, model=None) -> Directions:
     tensors, meta = _read_kind(path, DIRECTIONS_KIND, "directions", "compute one with 'ganforge directions'",
                                "vectors", "directions", model)
-    return Directions(list(meta["names"]), tensors["vectors"], meta)
+    names = meta.get("names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
+            or len(names) != len(tensors["vectors"]):
+        raise ConfigError(f"{path}: its direction names do not match its {len(tensors['vectors'])} vectors; "
+                          "the file is damaged")
+    return Directions(names, tensors["vectors"], meta)
 
 
 # ------------------------------------------------------------------------------------------------ verbs
