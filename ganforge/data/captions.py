@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, short_reason
 
 log = logging.getLogger("ganforge.data")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -69,8 +69,10 @@ def _read_image(path: Path, size: int, channels: int):
             s = min(w, h)
             im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
             return np.asarray(im.resize((size, size), Image.BICUBIC)).reshape(size, size, channels)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read this image ({e})") from None
+    except (OSError, ValueError) as e:  # Image.DecompressionBombError is a subclass of neither
+        raise DataError(f"{path}: cannot read this image ({short_reason(e)})") from None
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{path}: image too large ({short_reason(e)})") from None
 
 
 def _read_csv(path: Path) -> list[tuple[Path, str]]:
@@ -91,6 +93,8 @@ def _read_csv(path: Path) -> list[tuple[Path, str]]:
             return rows
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as e:  # a field over the csv module's limit (128 KiB), a NUL byte, ...
+        raise DataError(f"{path} line {reader.line_num}: not a readable CSV row ({short_reason(e)})") from None
 
 
 def _read_sidecars(folder: Path) -> list[tuple[Path, str]]:

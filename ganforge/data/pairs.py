@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ganforge.data.images import is_image_name, no_images_error, skip, to_grey_or_rgb
+from ganforge.data.small import warn_if_small
 from ganforge.errors import DataError
 
 
@@ -148,6 +149,7 @@ def read_side_by_side(folder: str | Path, limit: int | None = None, load_size: i
     src = str(folder)
     if not names:
         raise no_images_error(src, skipped)
+    warn_if_small(len(names), "image pairs", src)
     return PairSet(ImageList(a_list, names, src, used), ImageList(b_list, names, src, used), src, skipped)
 
 
@@ -194,6 +196,7 @@ def read_matched(a_dir: str | Path, b_dir: str | Path, limit: int | None = None,
     src = f"{a_dir}|{b_dir}"
     if not keys:
         raise no_images_error(src, skipped)
+    warn_if_small(len(keys), "image pairs", src)
     return PairSet(ImageList(a_list, keys, str(a_dir), [str(a_files[k]) for k in keys]),
                    ImageList(b_list, keys, str(b_dir), [str(b_files[k]) for k in keys]), src, skipped)
 
@@ -213,6 +216,7 @@ def read_photos(folder: str | Path, limit: int | None = None, load_size: int | N
         used.append(f)
     if not images:
         raise no_images_error(str(folder), skipped)
+    warn_if_small(len(images), "images", str(folder))
     return ImageList(images, [f.name for f in used], str(folder), [str(f) for f in used], skipped)
 
 

@@ -11,6 +11,7 @@ Features are scaled to [-1, 1] per feature with the real min/max, which the mode
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from urllib.parse import parse_qsl
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, quote, short_reason
+from .small import MIN_SERIES, warn_if_small
 
 
 @dataclass
@@ -83,16 +85,8 @@ def load_series(source: str, length: int | None = None, id_col: str = "series_id
         path = Path(source)
         if not path.is_file():
             raise DataError(f"{path}: no such file")
-        if path.suffix == ".npy":
-            x = np.load(path, allow_pickle=False)
-        elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                key = next((k for k in ("x", "series") if k in z), None)
-                if key is None:
-                    raise DataError(f"{path}: no 'x' or 'series' array (has {', '.join(z.files)})")
-                x = z[key]
-                ykey = next((k for k in ("y", "labels") if k in z), None)
-                labels = z[ykey] if ykey else None
+        if path.suffix in (".npy", ".npz"):
+            x, labels = _read_array(path)
         elif path.suffix.lower() in (".csv", ".tsv"):
             x, lengths, labels, features = _read_long(path, id_col, time_col, label_col)
         else:
@@ -109,6 +103,8 @@ def load_series(source: str, length: int | None = None, id_col: str = "series_id
         lengths = np.full(len(x), x.shape[1])
         if np.isnan(x).any():
             raise DataError(f"{source}: contains NaN values")
+        if np.isinf(x).any():
+            raise DataError(f"{source}: contains infinite (or beyond float32) values")
     if length is not None:
         x, lengths = x[:, :length], np.minimum(lengths, length)
     if labels is not None and len(labels) != len(x):
@@ -124,8 +120,26 @@ def load_series(source: str, length: int | None = None, id_col: str = "series_id
     if labels is not None:
         label_names, inv = np.unique(np.asarray(labels).astype(str), return_inverse=True)
         label_names, lab = list(label_names), torch.from_numpy(inv.astype(np.int64))
+    if not source.startswith("builtin:"):
+        warn_if_small(len(x), "series", source, MIN_SERIES)
     return SeriesSet(torch.from_numpy(scaled), torch.from_numpy(lengths.astype(np.int64)), lab, label_names,
                      features, lo.tolist(), np.where(hi > lo, hi, lo + 1.0).tolist(), source)
+
+
+def _read_array(path: Path):
+    """(series, labels or None) from a .npy or .npz; a damaged or pickled file is a one-line DataError."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False), None
+        with np.load(path, allow_pickle=False) as z:
+            key = next((k for k in ("x", "series") if k in z), None)
+            if key is None:
+                raise DataError(f"{path}: no 'x' or 'series' array (has {', '.join(z.files)})")
+            ykey = next((k for k in ("y", "labels") if k in z), None)
+            return z[key], (z[ykey] if ykey else None)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        # numpy's words for a truncated file, an object (pickle) array, or bytes that are not .npy at all
+        raise DataError(f"{path}: not a readable {path.suffix} array ({short_reason(e)})") from None
 
 
 def _read_long(path: Path, id_col: str, time_col: str, label_col: str | None):
@@ -142,9 +156,12 @@ def _read_long(path: Path, id_col: str, time_col: str, label_col: str | None):
         raise DataError(f"{path}: no feature columns besides {id_col!r} and {time_col!r}")
     for c in feats:
         if df[c].dtype.kind not in "biuf":
-            raise DataError(f"{path}: feature column {c!r} is not numeric (e.g. {df[c].dropna().iloc[0]!r})")
+            raise DataError(f"{path}: feature column {quote(c)} is not numeric (e.g. {quote(df[c].dropna().iloc[0])})")
         if df[c].isna().any():
-            raise DataError(f"{path}: feature column {c!r} has missing values")
+            raise DataError(f"{path}: feature column {quote(c)} has missing values (row {int(df[c].isna().argmax()) + 2})")
+        if np.isinf(df[c].to_numpy(dtype=np.float64)).any():
+            raise DataError(f"{path}: feature column {quote(c)} has infinite or out-of-range values "
+                            f"(row {int(np.isinf(df[c].to_numpy(dtype=np.float64)).argmax()) + 2})")
     df = df.sort_values([id_col, time_col], kind="stable")
     groups = df.groupby(id_col, sort=False)
     sizes = groups.size().to_numpy()

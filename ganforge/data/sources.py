@@ -11,6 +11,7 @@ from pathlib import Path
 from ganforge.data import arrays, builtin, idx, images, labelled
 from ganforge.data.images import Progress
 from ganforge.data.imageset import ImageSet
+from ganforge.data.small import MIN_IMAGES, warn_if_small
 from ganforge.errors import ConfigError, DataError
 
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -68,6 +69,15 @@ def load_images(
     text = os.fsdecode(source) if isinstance(source, (bytes, os.PathLike)) else source
     if not isinstance(text, str):
         raise ConfigError(f"data source must be a path or a string, got {type(source).__name__}")
+    found = _read(text, size, channels, limit, progress, sample_seed)
+    if limit is None or limit >= MIN_IMAGES:  # a smaller limit is the user's choice
+        warn_if_small(len(found.images), "images", text)
+    return found
+
+
+def _read(text: str, size: int, channels: int | None, limit: int | None, progress: Progress | None,
+          sample_seed: int | None) -> ImageSet:
+    """The reader for ``text``, decided from the string alone."""
     if text.startswith("builtin:"):
         return builtin.load_builtin(text, size, channels, limit, progress)
 

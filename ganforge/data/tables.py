@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, quote
 
 log = logging.getLogger("ganforge.data")
 
@@ -66,7 +66,7 @@ def read_table(source: Any) -> "pd.DataFrame":  # noqa: F821
         df, where = source.copy(), "DataFrame"
         if df.columns.duplicated().any():
             dup = df.columns[df.columns.duplicated()][0]
-            raise DataError(f"{where}: duplicate column name {dup!r}")
+            raise DataError(f"{where}: duplicate column name {quote(dup)}")
         df.columns = [str(c) for c in df.columns]
     else:
         path = Path(str(source))
@@ -88,8 +88,8 @@ def read_table(source: Any) -> "pd.DataFrame":  # noqa: F821
     if df.shape[1] == 0:
         raise DataError(f"{where}: no columns")
     if df.shape[1] == 1:
-        raise DataError(f"{where}: only one column ({df.columns[0]!r}); a table needs at least two "
-                        "(wrong delimiter?)")
+        raise DataError(f"{where}: only one column ({quote(df.columns[0])}); a table needs at least two "
+                        "(wrong delimiter, or not a CSV file?)")
     if len(df) == 0:
         raise DataError(f"{where}: a header but no rows")
     return df
@@ -114,7 +114,7 @@ def _read_csv(path: Path):
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError(f"{path}: duplicate column name {name!r} in the header")
+            raise DataError(f"{path}: duplicate column name {quote(name)} in the header")
         seen.add(name)
     try:
         df = pd.read_csv(path, sep=sep, encoding=encoding, low_memory=False)
@@ -260,8 +260,8 @@ def _numbers(s, name: str):
         return num.astype("float64")
     if share >= MIXED_NUMERIC:
         bad = s[present & ~good]
-        log.warning("column %r: mixed types: %d of %d values are not numbers (e.g. %r); treated as missing",
-                    name, len(bad), n_present, bad.iloc[0])
+        log.warning("column %s: mixed types: %d of %d values are not numbers (e.g. %s); treated as missing",
+                    quote(name), len(bad), n_present, quote(bad.iloc[0]))
         return num.astype("float64")
     return None
 
@@ -306,7 +306,7 @@ def infer_schema(df, types: Any = None, max_levels: int = MAX_LEVELS):
         present = s.notna()
         n_present = int(present.sum())
         if n_present == 0:
-            raise DataError(f"column {name!r}: every value is missing; drop it or fill it")
+            raise DataError(f"column {quote(name)}: every value is missing; drop it or fill it")
         kind = forced.get(name)
         if kind == "drop":
             dropped.append(name)
@@ -320,7 +320,7 @@ def infer_schema(df, types: Any = None, max_levels: int = MAX_LEVELS):
             elif (dt := _datetimes(s)) is not None:
                 kind = "datetime"
             elif (num := _numbers(s, name)) is not None:
-                vals = num.dropna()
+                vals = num[np.isfinite(num)]  # inf and 1e400 are dealt with below (missing, with a warning)
                 integral = bool(np.all(np.mod(vals.to_numpy(), 1) == 0))
                 if integral and vals.nunique() <= SMALL_INT_LEVELS:
                     kind = "categorical"
@@ -343,7 +343,7 @@ def infer_schema(df, types: Any = None, max_levels: int = MAX_LEVELS):
             if kind == "datetime":
                 dt = dt if dt is not None else _datetimes(s)
                 if dt is None:
-                    raise DataError(f"column {name!r}: declared datetime but its values do not parse as dates")
+                    raise DataError(f"column {quote(name)}: declared datetime but its values do not parse as dates")
                 if getattr(dt.dt, "tz", None) is not None:
                     spec.tz = str(dt.dt.tz)
                     dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -351,10 +351,19 @@ def infer_schema(df, types: Any = None, max_levels: int = MAX_LEVELS):
             else:
                 col = num if num is not None else _numbers(s, name)
                 if col is None:
-                    raise DataError(f"column {name!r}: declared {kind} but its values are not numbers "
-                                    f"(e.g. {s.dropna().iloc[0]!r})")
+                    raise DataError(f"column {quote(name)}: declared {kind} but its values are not numbers "
+                                    f"(e.g. {quote(s.dropna().iloc[0])})")
                 if col.notna().sum() == 0:
-                    raise DataError(f"column {name!r}: no numeric values")
+                    raise DataError(f"column {quote(name)}: no numeric values")
+                infinite = np.isinf(col.to_numpy(dtype="float64"))
+                if infinite.any():
+                    # inf, -inf and numbers beyond float64 (1e400 parses as inf): no mixture can fit them
+                    example = s[infinite].iloc[0]
+                    col = col.where(~infinite)
+                    if col.notna().sum() == 0:
+                        raise DataError(f"column {quote(name)}: no finite values (e.g. {quote(example)})")
+                    log.warning("column %s: %d infinite or out-of-range values (e.g. %s); treated as missing",
+                                quote(name), int(infinite.sum()), quote(example))
             if kind == "integer":
                 col = col.round()
             if kind == "datetime":

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from . import sets
 
 log = logging.getLogger("ganforge.metrics")
@@ -164,6 +164,12 @@ def evaluate(fake: Any, real: Any, metrics: str | tuple[str, ...] = DEFAULT_METR
             real_images = from_data(real, size, n_real or n, seed=seed)
             real_f, _ = _features(extractor, real_images, False, "real", progress)
             real_desc = real_images.describe
+    set_metrics = sorted({"fid", "kid", "pr", "dc"} & set(names))
+    for feats, src, label in ((fake_f, fake, "generated"), (real_f, real, "real")):
+        if set_metrics and feats is not None and len(feats) < 2:
+            where = src if isinstance(src, (str, Path)) else f"the {label} set"
+            raise DataError(f"{where}: only {len(feats)} usable image; {', '.join(set_metrics)} need at least 2 "
+                            "in each set (and hundreds to be meaningful)")
     scores: dict[str, float] = {}
     if "fid" in names:
         scores["fid"] = sets.frechet_distance(real_f, fake_f)

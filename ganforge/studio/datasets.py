@@ -11,13 +11,14 @@ import io
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, quote, short_reason
 
 KINDS = ("images", "pairs", "table", "series")
 BUILTINS = {"builtin:digits": "images", "builtin:shapes": "images", "builtin:sines": "series"}
@@ -41,10 +42,10 @@ def _safe_member(name: str) -> PurePosixPath:
     if "\\" in name:
         name = name.replace("\\", "/")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UploadError(f"zip member {name!r}: absolute paths are not allowed")
+        raise UploadError(f"zip member {quote(name)}: absolute paths are not allowed")
     p = PurePosixPath(name)
     if any(part == ".." for part in p.parts):
-        raise UploadError(f"zip member {name!r}: '..' in a path is not allowed (zip slip)")
+        raise UploadError(f"zip member {quote(name)}: '..' in a path is not allowed (zip slip)")
     return p
 
 
@@ -57,7 +58,7 @@ def safe_extract(zip_path: Path, dest: Path, limits: Limits, keep=None) -> tuple
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise UploadError(f"not a readable zip archive ({e})") from None
+        raise UploadError(f"not a readable zip archive ({short_reason(e)})") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.members:
@@ -65,12 +66,15 @@ def safe_extract(zip_path: Path, dest: Path, limits: Limits, keep=None) -> tuple
         total = 0
         for info in infos:
             _safe_member(info.filename)
+            if info.flag_bits & 0x1:
+                raise UploadError(f"zip member {quote(info.filename)} is encrypted; upload an archive without a "
+                                  "password")
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise UploadError(f"zip member {info.filename!r} is a symbolic link; links are not allowed")
+                raise UploadError(f"zip member {quote(info.filename)} is a symbolic link; links are not allowed")
             total += info.file_size
             if info.file_size > 2**20 and info.file_size > limits.ratio * max(info.compress_size, 1):
-                raise UploadError(f"zip member {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f}"
+                raise UploadError(f"zip member {quote(info.filename)} expands {info.file_size / max(info.compress_size, 1):.0f}"
                                   f" times (limit {limits.ratio:.0f}): refused as a possible zip bomb")
         if total > limits.unpacked_bytes:
             raise UploadError(f"zip unpacks to {total / 2**20:.0f} MiB; the limit is "
@@ -90,17 +94,22 @@ def safe_extract(zip_path: Path, dest: Path, limits: Limits, keep=None) -> tuple
                 continue
             target = (root / rel).resolve()
             if root not in target.parents:
-                raise UploadError(f"zip member {info.filename!r} would be written outside the data set folder")
+                raise UploadError(f"zip member {quote(info.filename)} would be written outside the data set folder")
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                while True:
-                    chunk = src.read(1 << 20)
-                    if not chunk:
-                        break
-                    written += len(chunk)  # the real size, whatever the header claimed
-                    if written > limits.unpacked_bytes:
-                        raise UploadError(f"zip unpacks to more than {limits.unpacked_bytes / 2**20:.0f} MiB")
-                    out.write(chunk)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while True:
+                        chunk = src.read(1 << 20)
+                        if not chunk:
+                            break
+                        written += len(chunk)  # the real size, whatever the header claimed
+                        if written > limits.unpacked_bytes:
+                            raise UploadError(f"zip unpacks to more than {limits.unpacked_bytes / 2**20:.0f} MiB")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+                # a damaged member (CRC, truncated data) or an unsupported compression method
+                raise UploadError(f"zip member {quote(info.filename)}: cannot be unpacked ({short_reason(e)})") \
+                    from None
             names.append(rel.as_posix())
     return names, skipped
 

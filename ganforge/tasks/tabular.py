@@ -39,7 +39,8 @@ from ..config import option, to_dict
 from ..data.table_codec import TableCodec
 from ..data.tables import NUMERIC, ColumnSpec, fingerprint, infer_schema, read_table, restore_column
 from ..engine import AdversarialTask, Callback, Phase
-from ..errors import ConfigError, GanforgeError
+from ..data.small import MIN_ROWS, warn_if_small
+from ..errors import ConfigError, DataError, GanforgeError
 from ..nets import registry
 from ..nets.tabular import TableCritic, TableGenerator
 from ..predict.base import Model, NotSupported
@@ -223,7 +224,11 @@ class TabularSynthesis(AdversarialTask):
         options.data = source          # the options go to config.json: a path, never the frame
         self.options = opt = copy.deepcopy(options)
         self.fp = fingerprint(frame)
-        schema, values = infer_schema(frame, opt.types, opt.max_levels)
+        warn_if_small(len(frame), "rows", source, MIN_ROWS)
+        try:
+            schema, values = infer_schema(frame, opt.types, opt.max_levels)
+        except DataError as e:  # the schema sees a DataFrame: say which file it came from
+            raise DataError(f"{source}: {e}") from None
         if opt.target is not None and opt.target not in schema.names:
             raise ConfigError(f"target: no usable column {opt.target!r} (columns: {', '.join(schema.names)})")
         n = len(frame)
