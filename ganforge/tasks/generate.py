@@ -101,6 +101,7 @@ def default_arch(n_images: int, size: int) -> str:
 class ImageGeneration(AdversarialTask):
     Options = ImageOptions
     data_kind = "images"
+    primary = True  # the application a data set of this kind is most often for
     # the old CLI's `train image` used RunConfig's defaults throughout (batch 64, lr 2e-4, Adam (0, 0.99),
     # eval/checkpoint every 500, log every 10, 2000 steps): nothing to override
     run_defaults: dict[str, Any] = {}

@@ -59,6 +59,7 @@ class SaliencyOptions(Pix2PixOptions):
 @register("saliency")
 class SaliencyPrediction(Translation):
     Options = SaliencyOptions
+    primary = False  # a pairs data set is most often for translation
     # what the old CLI's `train saliency` used: pix2pix's Adam (0.5, 0.999), 16 pairs a step, grids every 200
     run_defaults: dict[str, Any] = {"batch": 16, "beta1": 0.5, "beta2": 0.999, "eval_every": 200}
 

@@ -57,6 +57,7 @@ class SeriesOptions:
 class SeriesSynthesis(AdversarialTask):
     Options = SeriesOptions
     data_kind = "series"
+    primary = True  # the application a data set of this kind is most often for
     run_defaults = {"precision": "fp32"}   # what the CLI's `train series` used
 
     def __init__(self, options: SeriesOptions, data=None, seed: int = 0, progress=None):

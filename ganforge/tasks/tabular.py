@@ -209,6 +209,7 @@ def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
 class TabularSynthesis(AdversarialTask):
     Options = TableOptions
     data_kind = "table"
+    primary = True  # the application a data set of this kind is most often for
     # what the CLI's `train table` used (fp32: the networks are small); the benchmarks measured these
     run_defaults = {"steps": 3000, "batch": 500, "eval_every": 200, "log_every": 50, "precision": "fp32"}
 

@@ -160,6 +160,7 @@ def patch_layers(crop: int) -> int:
 class Translation(AdversarialTask):
     Options = TranslateOptions
     data_kind = "pairs"
+    primary = True  # the application a data set of this kind is most often for
     ema_module = None  # pix2pix and CycleGAN use the trained generator itself
     # what the old CLI's `train translate` used: pix2pix's Adam (0.5, 0.999), 4 pairs a step, grids every 200
     run_defaults: dict[str, Any] = {"batch": 4, "beta1": 0.5, "beta2": 0.999, "eval_every": 200}

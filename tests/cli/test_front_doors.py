@@ -278,5 +278,8 @@ def test_the_cli_is_small_and_names_no_task():
             literals = {n.value for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.Constant)
                         and isinstance(n.value, str)}
             assert not literals & names, f"{f.relative_to(PACKAGE)} names tasks {sorted(literals & names)}"
+    kinds = {tasks.get(n).data_kind for n in tasks.names()} - {None}
+    for kind in kinds:  # the studio preselects one application per data kind, told by the tasks
+        assert sum(tasks.get(n).primary and tasks.get(n).data_kind == kind for n in tasks.names()) == 1, kind
     js = (PACKAGE / "studio" / "static" / "app.js").read_text()
     assert not [n for n in names if f'"{n}"' in js], "the studio page names a task"
