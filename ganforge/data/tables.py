@@ -322,7 +322,7 @@ def infer_schema(df, types: Any = None, max_levels: int = MAX_LEVELS):
             elif (num := _numbers(s, name)) is not None:
                 vals = num[np.isfinite(num)]  # inf and 1e400 are dealt with below (missing, with a warning)
                 integral = bool(np.all(np.mod(vals.to_numpy(), 1) == 0))
-                if integral and vals.nunique() <= SMALL_INT_LEVELS:
+                if integral and 0 < vals.nunique() <= SMALL_INT_LEVELS:
                     kind = "categorical"
                 else:
                     kind = "integer" if integral else "continuous"
@@ -359,6 +359,7 @@ def infer_schema(df, types: Any = None, max_levels: int = MAX_LEVELS):
                 if infinite.any():
                     # inf, -inf and numbers beyond float64 (1e400 parses as inf): no mixture can fit them
                     example = s[infinite].iloc[0]
+                    example = example if isinstance(example, str) else float(example)
                     col = col.where(~infinite)
                     if col.notna().sum() == 0:
                         raise DataError(f"column {quote(name)}: no finite values (e.g. {quote(example)})")

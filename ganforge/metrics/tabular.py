@@ -50,6 +50,12 @@ def column_kinds(real, types: Any = None) -> dict[str, str]:
 
 
 def _numeric(s) -> np.ndarray:
+    """A column as float64, with inf and out-of-range numbers (1e400) as missing, as training reads them."""
+    x = _floats(s)
+    return np.where(np.isinf(x), np.nan, x)
+
+
+def _floats(s) -> np.ndarray:
     import pandas as pd
 
     if s.dtype.kind == "M":
@@ -62,7 +68,7 @@ def _numeric(s) -> np.ndarray:
             warnings.simplefilter("ignore")
             dt = pd.to_datetime(s, errors="coerce", format="mixed")
         if dt.notna().sum() > num.notna().sum():
-            return _numeric(dt)
+            return _floats(dt)
     return num.astype("float64").to_numpy()
 
 
@@ -91,7 +97,10 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
 
 def tv_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Total variation distance between the value frequencies of two label arrays."""
-    levels, inv = np.unique(np.concatenate([a, b]).astype(str), return_inverse=True)
+    # object strings: a fixed-width str array is as wide as its longest value in every cell (one 5 MB cell
+    # in 100 rows would take 2 GB)
+    both = np.fromiter((str(v) for v in np.concatenate([a, b])), object, len(a) + len(b))
+    levels, inv = np.unique(both, return_inverse=True)
     pa = np.bincount(inv[:len(a)], minlength=len(levels)) / max(len(a), 1)
     pb = np.bincount(inv[len(a):], minlength=len(levels)) / max(len(b), 1)
     return float(0.5 * np.abs(pa - pb).sum())
