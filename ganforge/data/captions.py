@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError, short_reason
+from .small import warn_if_small
 
 log = logging.getLogger("ganforge.data")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -149,6 +150,7 @@ def load_captions(source: str, size: int = 32, channels: int = 3, limit: int | N
             break
     if not images:
         raise DataError(f"{source}: none of the captioned images could be read")
+    warn_if_small(len(images), "captioned images", source)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     return CaptionSet(x, captions, source)
 

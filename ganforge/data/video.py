@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .small import warn_if_small
 
 log = logging.getLogger("ganforge.data")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
@@ -141,6 +142,7 @@ def clips_from(videos: list[tuple[str, np.ndarray]], frames: int, size: int, cha
             out.append(v[s:s + frames])
     if not out:
         raise DataError(f"{source}: no video with at least {frames} frames (context + predict)")
+    warn_if_small(len(out), "video clips", source)
     clips = torch.from_numpy(np.stack(out)).permute(0, 1, 4, 2, 3).contiguous()
     return VideoSet(clips, source, used)
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .small import warn_if_small
 
 log = logging.getLogger("ganforge.data")
 MESH_SUFFIXES = (".obj", ".stl", ".off", ".ply")
@@ -189,6 +190,7 @@ def load_voxels(source: str, resolution: int = 32, limit: int | None = None) -> 
     if not grids:
         raise DataError(f"{source}: no readable shapes")
     grids, classes = grids[:limit] if limit else grids, classes[:limit] if limit else classes
+    warn_if_small(len(grids), "shapes", source)
     x = torch.from_numpy(np.stack(grids).astype(np.uint8))
     if any(c is None for c in classes) or len(set(classes)) < 2:
         return VoxelSet(x, source)

@@ -358,3 +358,53 @@ def test_studio_image_upload(studio, tmp_path, caplog, kind, name, as_kind):
 def test_studio_table_and_series_upload(studio, tmp_path, caplog, kind, name, as_kind):
     p = make(tmp_path, kind, name)
     upload(studio, caplog, tmp_path, as_kind, p, filename=p.stem + ".csv")
+
+
+# ------------------------------------------------------------------------------------------ the fixes, pinned
+def test_quote_cuts_values():
+    from ganforge.errors import quote
+
+    assert quote("abc") == "'abc'"
+    long = quote("x" * 5_000_000)
+    assert long.startswith("'xxx") and long.count("x") <= 80 and "5000002 characters" in long
+
+
+@pytest.mark.parametrize("kind,name,reader,text", [
+    ("image_sets", "folder_one_image", "images", "only 1 images, fewer than 32"),
+    ("image_sets", "zip_one_image", "images", "only 1 images, fewer than 32"),
+    ("tables", "csv_tiny", "table", "only 5 rows, fewer than 50"),
+    ("series", "long_one_series", "series", "only 1 series, fewer than 32"),
+])
+def test_small_data_warns_once(tmp_path, caplog, kind, name, reader, text):
+    from ganforge.data import load_images
+    from ganforge.data.series import load_series
+    from ganforge.tasks.tabular import TableOptions, TabularSynthesis
+
+    p = make(tmp_path, kind, name)
+    read = {"images": lambda: load_images(p, 16), "series": lambda: load_series(str(p)),
+            "table": lambda: TabularSynthesis(TableOptions(data=str(p), max_modes=3))}[reader]
+    with caplog.at_level(logging.WARNING):
+        read()
+    hits = [r.getMessage() for r in caplog.records if text in r.getMessage()]
+    assert len(hits) == 1 and name in hits[0], [r.getMessage() for r in caplog.records]
+
+
+def test_infinite_table_values_are_missing_with_one_warning(tmp_path, caplog):
+    from ganforge.tasks.tabular import TableOptions, TabularSynthesis
+
+    p = make(tmp_path, "tables", "csv_out_of_range")
+    with caplog.at_level(logging.WARNING):
+        task = TabularSynthesis(TableOptions(data=str(p), max_modes=3))
+    assert torch.isfinite(task.X).all()
+    hits = [r.getMessage() for r in caplog.records if "infinite or out-of-range" in r.getMessage()]
+    assert hits == ["column 'income': 2 infinite or out-of-range values (e.g. inf); treated as missing"]
+
+
+def test_huge_cell_is_quoted_short(tmp_path, caplog):
+    from ganforge.data.tables import infer_schema, read_table
+
+    p = make(tmp_path, "tables", "csv_huge_cell")
+    with caplog.at_level(logging.WARNING):
+        infer_schema(read_table(p))
+    (msg,) = [r.getMessage() for r in caplog.records if "mixed types" in r.getMessage()]
+    assert len(msg) < 200 and msg.count("x") <= 80
