@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from . import artifact, tasks
+from . import artifact, importers, tasks
 from .config import RunConfig, from_dict, read_run_config, save_run_config, to_dict
 from .engine import Callback, Trainer, seed_everything
 from .engine.callbacks import LossCurves, MetricsLog, ProgressBar, TensorBoard
@@ -177,9 +177,10 @@ def resume(run_dir: str | Path, *, steps: int | None = None, minutes: float | No
 
 
 def load(path: str | Path, device: str = "cpu") -> Model:
-    """Load a model file or run folder; the task written in the file picks the predictor class."""
+    """Load a model file or run folder, or another project's weight file (``ganforge.importers``); the task
+    written in the file picks the predictor class."""
     file = artifact.resolve(path)
-    tensors, meta = artifact.load(file)
+    tensors, meta = importers.convert(file) if importers.is_foreign(file) else artifact.load(file)
     task = meta.get("task")
     if not isinstance(task, str):
         kind = meta.get("kind")

@@ -14,7 +14,7 @@ LAYERS = [
     {"version", "errors", "fileio", "config"},
     {"data", "imaging", "nets", "losses", "augment", "artifact"},
     {"metrics", "engine"},
-    {"predict"},
+    {"predict", "importers"},
     {"tasks"},
     {"api"},
     {"recipes"},

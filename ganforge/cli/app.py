@@ -219,6 +219,21 @@ def studio(host: str = typer.Option("127.0.0.1", help="Address to bind; anything
         serve(host=host, port=port, workspace=workspace, token=token, workers=workers, max_upload_mb=max_upload_mb)
 
 
+@app.command("import")
+def import_weights(weights: Path = typer.Argument(..., help="Another project's weight file (.pth .pt .pkl "
+                                                  ".safetensors): Real-ESRGAN, pix2pix/CycleGAN, StyleGAN2 ..."),
+                   output: Path = typer.Option(..., "-o", "--output", help="The ganforge model file to write."),
+                   arch: Optional[str] = typer.Option(None, help="Force the architecture (default: detected from "
+                                                      "the keys and shapes).")) -> None:
+    """Convert a weight file into a ganforge model file (every model command also takes the weight file itself)."""
+    from .. import artifact, importers
+
+    with user_errors():
+        tensors, meta = importers.convert(weights, arch=arch)
+        artifact.save(output, tensors, meta)
+        typer.echo(f"wrote {output} ({meta['task']} model, {meta['imported']['arch']})")
+
+
 app.generate = models.generate_verbs
 
 
