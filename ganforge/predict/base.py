@@ -12,6 +12,8 @@ model came from:
 - ``walk(path, *, seed=0, **options)``: an animation through the latent space.
 - verbs: task-specific actions, methods marked with :func:`verb`, whose typed keyword parameters are the
   flags of ``ganforge VERB`` and the fields of the studio's form.
+- ``export_graph()``: what ``export`` (ONNX / TorchScript, :mod:`ganforge.export`) writes: an
+  :class:`ExportGraph`. Predictors that do not override it cannot be exported, and do not offer ``export``.
 
 ``.options`` is always the task's options dataclass; ``.nets`` the networks by name. Loading is generic:
 format 2 files store each network as ``{"class": ..., **kwargs}`` (:mod:`ganforge.nets.registry`); a
@@ -32,24 +34,52 @@ from ..errors import ConfigError
 
 
 def verb(name: str | None = None, *, help: str | dict[str, str] | None = None, model: str = "required",
-         model_flag: str = "--model") -> Callable:
+         model_flag: str = "--model", output_suffix: str | None = None, needs: str | None = None) -> Callable:
     """Mark a predictor method as a verb (a command ``ganforge NAME`` and a studio action).
 
     Its parameters after ``self`` must have type hints (str, int, float, bool, Path, or Optional of one).
     In the CLI a parameter without a default is a positional argument, or a required flag when it is
     keyword-only (after ``*``); the others are flags. ``help`` maps parameter names to help texts
     (the method's docstring is the command's help). ``model="optional"``: the verb also runs without a
-    model (``self`` is then None) and the model is given with ``model_flag``.
+    model (``self`` is then None) and the model is given with ``model_flag``. ``output_suffix``: the kind of
+    file an ``output`` parameter without a default writes (the studio names its file with it).
+    ``needs``: a method of :class:`Model` that the predictor must override for the verb to be offered
+    (``export`` needs ``export_graph``).
     """
     def deco(fn: Callable) -> Callable:
         fn.__ganforge_verb__ = {"name": name or fn.__name__.replace("_", "-"), "help": help or {},
-                                "model": model, "model_flag": model_flag}
+                                "model": model, "model_flag": model_flag, "output_suffix": output_suffix,
+                                "needs": needs}
         return fn
     return deco
 
 
 class NotSupported(ConfigError):
     """The model cannot do what was asked (a sample from a translator, apply on a table model)."""
+
+
+@dataclasses.dataclass
+class ExportGraph:
+    """What a predictor exports: a module taking plain tensors, and its contract.
+
+    ``module(*inputs.values())`` gives the outputs named ``output_names`` (one tensor, or a tuple in that
+    order). ``dynamic`` names the dynamic axes of each input (``{"z": {0: "batch"}}``); ``input_info`` and
+    ``output_info`` describe each tensor for the JSON contract (``shape`` with the dynamic names, ``dtype``,
+    ``range``, ``meaning``). ``make_inputs(batch, seed, dims)`` draws fresh valid inputs (``dims`` sets
+    dynamic sizes other than the batch, e.g. ``{"height": 48}``) for the parity check; ``multiple``: dynamic
+    height and width must be multiples of it. ``decoding`` documents how outputs become data (tables).
+    """
+
+    module: nn.Module
+    inputs: dict[str, torch.Tensor]
+    output_names: list[str]
+    dynamic: dict[str, dict[int, str]]
+    input_info: dict[str, dict[str, Any]]
+    output_info: dict[str, dict[str, Any]]
+    description: str
+    make_inputs: Callable[[int, int, dict[str, int]], dict[str, torch.Tensor]]
+    multiple: int = 1
+    decoding: dict[str, Any] | None = None
 
 
 class Model:
@@ -157,6 +187,22 @@ class Model:
     def walk(self, path: str | Path, *, seed: int = 0, **options: Any) -> Path:
         raise NotSupported(f"a {self.task!r} model has no latent walk" + self.alternatives("walk"))
 
+    def export_graph(self) -> ExportGraph:
+        """The module and contract that ``export`` writes (image generators, image-to-image, tables)."""
+        raise NotSupported(f"this {self.task!r} model cannot be exported (yet): export covers image generators, "
+                           "image-to-image and super-resolution models, and table generators")
+
+    @verb("export", help={"output": "The file to write: .onnx (ONNX, run by onnxruntime) or .pt (TorchScript).",
+                          "precision": "fp32, or fp16 (weights and arithmetic in half precision; inputs and "
+                                       "outputs stay float32).",
+                          "batch": "A fixed batch size (default: dynamic)."},
+          output_suffix=".onnx", needs="export_graph")
+    def export(self, *, output: Path, precision: str = "fp32", batch: int | None = None) -> str:
+        """Export the model to ONNX or TorchScript, check it against PyTorch, and write its contract (JSON)."""
+        from ..export import export_model
+
+        return str(export_model(self, output, precision=precision, batch=batch))
+
     # ----------------------------------------------------------------- what it can do
     @classmethod
     def can(cls, action: str) -> bool:
@@ -169,8 +215,12 @@ class Model:
         out = {}
         for _, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
             info = getattr(fn, "__ganforge_verb__", None)
-            if info is not None:
-                out[info["name"]] = fn
+            if info is None:
+                continue
+            needs = info.get("needs")
+            if needs and getattr(cls, needs) is getattr(Model, needs):
+                continue
+            out[info["name"]] = fn
         return out
 
     def capabilities(self) -> dict[str, Any]:

@@ -11,15 +11,17 @@ ConfigError. It returns the written paths.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from ..data.pairs import list_images, read_image
 from ..errors import ConfigError, DataError
-from .base import Model
+from .base import ExportGraph, Model
 from ..imaging.tiling import run_tiled
 
 DEFAULT_TILE = 512
@@ -85,6 +87,48 @@ class ImageToImage(Model):
         with torch.no_grad():
             return run_tiled(net, x, tile, scale=scale, multiple=multiple)
 
+    def _export_net(self) -> tuple[nn.Module, dict[str, int], int, str]:
+        """What ``export`` writes: (a module on plain NCHW tensors in [-1, 1], the channels of each input by
+        name, the size multiple its sides need, a note on what the file leaves to the caller)."""
+        return self.G, {"image": 3}, self.G.multiple, ""
+
+    def export_graph(self) -> ExportGraph:
+        """image(s) [N, C, H, W] in [-1, 1] -> output [N, C', H * scale, W * scale] in [-1, 1]; batch, height and
+        width are dynamic (sides multiples of the network's ``multiple``); no tiling: large images are the
+        caller's to tile."""
+        net, channels, multiple, note = self._export_net()
+        side = multiple * math.ceil(32 / multiple)
+
+        def make_inputs(n: int, seed: int, dims: dict[str, int]) -> dict[str, torch.Tensor]:
+            gen = torch.Generator().manual_seed(seed)
+            h, w = dims.get("height", side), dims.get("width", side)
+            out = {}
+            for name, c in channels.items():
+                if name == "mask":  # 1 = missing, to fill in
+                    out[name] = (torch.rand(n, c, h, w, generator=gen) > 0.7).float()
+                else:
+                    out[name] = torch.rand(n, c, h, w, generator=gen) * 2 - 1
+            return out
+
+        module = _Clamped(net)
+        inputs = make_inputs(2, 0, {})
+        with torch.no_grad():
+            _, c, h, _ = module(*(v.to(self.device) for v in inputs.values())).shape
+        scale = int(h) // side
+        axes = {0: "batch", 2: "height", 3: "width"}
+        info = {name: {"shape": ["batch", c_in, "height", "width"], "dtype": "float32",
+                       "range": [0, 1] if name == "mask" else [-1, 1],
+                       "meaning": "1 where pixels are missing (to fill in), else 0" if name == "mask" else
+                       "NCHW images; from 8 bits: x / 127.5 - 1" + (" (luma, ITU-R 601)" if c_in == 1 else "")}
+                for name, c_in in channels.items()}
+        dim = (lambda d: d) if scale == 1 else (lambda d: f"{d}*{scale}")
+        out = {"output": {"shape": ["batch", int(c), dim("height"), dim("width")], "dtype": "float32", "range": [-1, 1],
+                         "meaning": "NCHW images; to 8 bits: clip((x + 1) * 127.5 + 0.5, 0, 255)" + (note and "; " + note)}}
+        what = f"{self.task} model: image -> image" + (f", {scale}x larger" if scale > 1 else "")
+        return ExportGraph(module, inputs, ["output"], {name: dict(axes) for name in channels}, info, out,
+                           f"{what}; height and width multiples of {multiple}; no tiling (tile large images yourself)",
+                           make_inputs, multiple=multiple)
+
     def apply(self, image: Any, **options: Any):
         """The model's output for one image of any size (same kind as given: PIL -> PIL, else array)."""
         options.pop("compare", None)
@@ -148,6 +192,17 @@ class ImageToImage(Model):
     def _comparison_input(self, a: np.ndarray, options: dict[str, Any]) -> np.ndarray:
         """What the left panel of a comparison shows: the input, as the model saw it."""
         return a
+
+
+class _Clamped(nn.Module):
+    """An image-to-image network whose output is clipped to [-1, 1] (as ``apply`` does before 8 bits)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.net(*xs).clamp(-1.0, 1.0)
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:

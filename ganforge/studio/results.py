@@ -131,6 +131,9 @@ def run_verb(folder: Path, name: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _output_suffix(fn) -> str:
+    """The declared ``output_suffix`` of the verb, else the suffix of its ``output`` default, else .png."""
+    if fn.__ganforge_verb__.get("output_suffix"):
+        return fn.__ganforge_verb__["output_suffix"]
     default = inspect.signature(fn).parameters["output"].default
     suffix = Path(str(default)).suffix if default not in (None, inspect.Parameter.empty) else ""
     return suffix or ".png"

@@ -29,7 +29,7 @@ from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
 from ..nets.standing import standing_stats
 from ..predict import latent
-from ..predict.base import Model
+from ..predict.base import ExportGraph, Model
 from . import register
 
 log = logging.getLogger("ganforge")
@@ -394,6 +394,17 @@ FORMAT1_CLASSES = {("dcgan", "G"): "dcgan.DCGANGenerator", ("dcgan", "D"): "dcga
                    ("resnet", "G"): "resnet.ResNetGenerator", ("resnet", "D"): "resnet.ResNetDiscriminator"}
 
 
+class _GeneratorGraph(nn.Module):
+    """The exported generator: plain tensors in (z, and the class for a conditional model), images out."""
+
+    def __init__(self, G: nn.Module, conditional: bool):
+        super().__init__()
+        self.G, self.conditional = G, conditional
+
+    def forward(self, z: torch.Tensor, *y: torch.Tensor) -> torch.Tensor:
+        return self.G(z, *y) if self.conditional else self.G(z)
+
+
 class ImageGenerator(latent.LatentVerbs, Model):
     """A trained image generator: ``sample(n, seed=...)`` gives uint8 NHWC images.
 
@@ -481,6 +492,34 @@ class ImageGenerator(latent.LatentVerbs, Model):
             y = torch.zeros(len(z), dtype=torch.int64) if y is None else y
             return self.G(z, y.to(self.device))
         return self.G(z)
+
+    def export_graph(self) -> ExportGraph:
+        """z [N, z_dim] (standard normal) [and class [N], int64, for a conditional model] -> images [N, C, S, S]
+        in [-1, 1]: the generator as ``sample`` runs it (the EMA generator where training kept one)."""
+        G = _GeneratorGraph(self.G, self.conditional)
+        k = len(self.classes) if self.conditional else 0
+
+        def make_inputs(n: int, seed: int, dims: dict[str, int]) -> dict[str, torch.Tensor]:
+            gen = torch.Generator().manual_seed(seed)
+            out = {"z": torch.randn(n, self.z_dim, generator=gen)}
+            if k:
+                out["class"] = torch.randint(k, (n,), generator=gen)
+            return out
+
+        inputs = make_inputs(2, 0, {})
+        with torch.no_grad():
+            _, c, h, w = G(*(v.to(self.device) for v in inputs.values())).shape
+        info = {"z": {"shape": ["batch", self.z_dim], "dtype": "float32", "range": "standard normal N(0, 1)",
+                      "meaning": "latent vectors; sample(seed=s) draws torch.randn(n, z_dim) from a torch.Generator seeded s"}}
+        if k:
+            info["class"] = {"shape": ["batch"], "dtype": "int64", "range": [0, k - 1],
+                             "meaning": "class index per image", "classes": list(self.classes)}
+        out = {"image": {"shape": ["batch", int(c), int(h), int(w)], "dtype": "float32", "range": [-1, 1],
+                         "meaning": f"{'RGB' if c == 3 else 'grey'} images, NCHW; to 8 bits: "
+                                    "clip((x + 1) * 127.5 + 0.5, 0, 255), then NHWC"}}
+        return ExportGraph(G, inputs, ["image"], {name: {0: "batch"} for name in inputs}, info, out,
+                           "image generator: latent z" + (" and class index" if k else "") + " -> image in [-1, 1]",
+                           make_inputs)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, batch: int = 256, y: torch.Tensor | None = None) -> np.ndarray:

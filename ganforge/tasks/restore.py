@@ -294,6 +294,14 @@ class Restorer(ImageToImage):
         m = torch.from_numpy(read_mask(mask, a.shape[:2]))[None, None].to(self.device)
         return torch.cat([x * (1 - m), m * 2 - 1], 1), m
 
+    def _export_net(self) -> tuple[nn.Module, dict[str, int], int, str]:
+        if self.kind == "inpaint":
+            return _InpaintGraph(self.G), {"image": 3, "mask": 1}, self.G.multiple, "known pixels are the input's"
+        if self.kind == "colorize":
+            return self.G, {"image": 1}, self.G.multiple, ("apply() then puts the input's luma back (adds "
+                                                           "luma - 0.299 R - 0.587 G - 0.114 B to each channel); the file does not")
+        return super()._export_net()
+
     def _apply_array(self, a: np.ndarray, tile: int | None = None, mask: Any = None) -> np.ndarray:
         x, m = self._net_input(a, mask)
         y = self._tiled(self.G, x, tile, scale=self.scale, multiple=self.G.multiple)
@@ -311,6 +319,18 @@ class Restorer(ImageToImage):
             m = read_mask(options["mask"], a.shape[:2])[..., None]
             return (a * (1 - m) + 255 * m).astype(np.uint8)
         return a
+
+
+class _InpaintGraph(nn.Module):
+    """The exported inpainting model: (image, mask with 1 = missing) -> the image with the holes filled."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        y = self.G(torch.cat([x * (1 - m), m * 2 - 1], 1))
+        return m * y + (1 - m) * x
 
 
 def keep_luma(rgb: np.ndarray, luma: np.ndarray) -> np.ndarray:

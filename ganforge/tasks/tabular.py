@@ -43,7 +43,7 @@ from ..data.small import MIN_ROWS, warn_if_small
 from ..errors import ConfigError, DataError, GanforgeError
 from ..nets import registry
 from ..nets.tabular import TableCritic, TableGenerator
-from ..predict.base import Model, NotSupported
+from ..predict.base import ExportGraph, Model, NotSupported
 from . import register
 
 log = logging.getLogger("ganforge.tasks.table")
@@ -610,6 +610,19 @@ def condition_mask(df, conds: list[Condition]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- predictor
+class _TableGraph(nn.Module):
+    """The exported table generator: noise (and the conditional vector) -> tanh scalars and softmax blocks."""
+
+    def __init__(self, G: nn.Module, spans: list[tuple[int, int, str]]):
+        super().__init__()
+        self.G, self.spans = G, spans
+
+    def forward(self, z: torch.Tensor, *cond: torch.Tensor) -> torch.Tensor:
+        raw = self.G(torch.cat([z, *cond], 1)).float()
+        return torch.cat([torch.tanh(raw[:, a:a + n]) if act == "tanh" else torch.softmax(raw[:, a:a + n], dim=1)
+                          for a, n, act in self.spans], dim=1)
+
+
 class TableModel(Model):
     """A trained table generator: ``sample(rows, seed=..., condition="sex=F,age>40")`` gives a pandas DataFrame
     with the input's columns (identifiers left out), order and dtypes."""
@@ -633,6 +646,74 @@ class TableModel(Model):
     @property
     def columns(self) -> list[str]:
         return self.codec.schema.output_order
+
+    def export_graph(self) -> ExportGraph:
+        """noise [N, z_dim] (and cond [N, cond_dim]) -> the encoded row [N, dim]: tanh scalars and softmax
+        blocks; ``decoding`` says how a row becomes the table's values."""
+        codec, k = self.codec, self.codec.cond_dim
+        module = _TableGraph(self.G, [(s.start, s.size, s.act) for s in codec.spans])
+
+        def make_inputs(n: int, seed: int, dims: dict[str, int]) -> dict[str, torch.Tensor]:
+            gen = torch.Generator().manual_seed(seed)
+            out = {"noise": torch.randn(n, self.options.z_dim, generator=gen)}
+            if k:
+                out["cond"] = self.cond.sample(n, gen)
+            return out
+
+        inputs = make_inputs(2, 0, {})
+        info = {"noise": {"shape": ["batch", self.options.z_dim], "dtype": "float32", "range": "standard normal N(0, 1)",
+                          "meaning": "one noise vector per row"}}
+        if k:
+            info["cond"] = {"shape": ["batch", k], "dtype": "float32", "range": [0, 1],
+                            "meaning": "the conditional vector: see decoding.cond"}
+        out = {"row": {"shape": ["batch", codec.dim], "dtype": "float32", "range": [-1, 1],
+                       "meaning": "the encoded row: see decoding.spans"}}
+        return ExportGraph(module, inputs, ["row"], {name: {0: "batch"} for name in inputs}, info, out,
+                           "table generator: noise (and a conditional vector) -> one encoded row per noise vector",
+                           make_inputs, decoding=self._decoding())
+
+    def _decoding(self) -> dict[str, Any]:
+        """How an exported row becomes values (what ``sample`` does), and how ``cond`` is made."""
+        codec = self.codec
+        spans = [{"start": s.start, "size": s.size, "activation": s.act, "column": codec.schema.columns[s.column].name,
+                  "part": s.part} for s in codec.spans]
+        columns = []
+        for spec, st in zip(codec.schema.columns, codec.state):
+            col: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "dtype": spec.dtype}
+            if spec.kind in NUMERIC:
+                col.update(means=st["means"], stds=st["stds"], min=spec.min, max=spec.max,
+                           has_missing=st["has_missing"])
+                if spec.kind == "datetime":
+                    col.update(unit="seconds since 1970-01-01 UTC", tz=spec.tz, resolution=spec.resolution)
+            else:
+                col.update(levels=list(spec.levels), has_other=st["has_other"], has_missing=st["has_missing"])
+                if st["has_other"]:
+                    col.update(other_levels=list(spec.other_levels), other_counts=list(spec.other_counts))
+            columns.append(col)
+        blocks = [{"column": codec.schema.columns[c].name, "offset": codec.cond_offsets[j], "size": s.size,
+                   "frequencies": self.cond.freq[j] if j < len(self.cond.freq) else []}
+                  for j, (c, s) in enumerate(codec.discrete)]
+        return {
+            "spans": spans,
+            "columns": columns,
+            "output_order": list(self.columns),
+            "how": [
+                "softmax blocks: pick one index per block; sample() draws argmax(log(p) + Gumbel noise), "
+                "argmax(p) gives the most likely",
+                "part 'value' (numeric columns): m = the index picked in the column's 'mode' block; "
+                "value = clip(row[start], -1, 1) * 4 * stds[m] + means[m]",
+                "part 'missing': index 1 means the value is missing",
+                "part 'level' (categorical, boolean): index i < len(levels) is levels[i]; then 'other' (when "
+                "has_other: a value drawn from other_levels in proportion to other_counts), then missing",
+                "then, where calibration lists a column, value = interp(value, generated, real) (quantile mapping)",
+                "finally numeric values are clipped to [min, max]; integers rounded; datetimes rounded to resolution",
+            ],
+            "cond": {"blocks": blocks,
+                     "how": "one-hot: pick a block (column) uniformly and a level in proportion to its frequency, "
+                            "set cond[offset + level] = 1; to ask for a level, set only that entry (sample() then "
+                            "also forces that column's level block to it)"},
+            "calibration": self.calibration,
+        }
 
     @torch.no_grad()
     def _values(self, n: int, gen: torch.Generator, rng: np.random.Generator, native: Condition | None):

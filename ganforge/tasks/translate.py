@@ -366,6 +366,10 @@ class Translator(ImageToImage):
             return {"G": {"class": registry.name_of(CycleGenerators), "g_kwargs": kwargs}}
         return {"G": {"class": registry.name_of(unet.UNet), **kwargs}}
 
+    def _export_net(self) -> tuple[nn.Module, dict[str, int], int, str]:
+        G = self.generators["AtoB"]  # the training direction (CycleGAN's BtoA is not exported)
+        return G, {"image": 3}, G.multiple, ""
+
     def _apply_array(self, a: np.ndarray, tile: int | None = None, direction: str = "AtoB") -> np.ndarray:
         if direction not in self.generators:
             raise ConfigError(f"direction must be {' or '.join(self.generators)}; got {direction!r}")
