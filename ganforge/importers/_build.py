@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..artifact import FORMAT
 from ..errors import CheckpointError
 from ..nets import registry
 from ..version import __version__
@@ -35,6 +36,6 @@ def package(task: str, options: dict[str, Any], nets: dict[str, nn.Module], dete
             ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, meta) of a model file holding ``nets`` for ``task`` with ``options``."""
     tensors, specs = registry.export(nets)
-    meta = {"task": task, "ganforge_version": __version__, "options": options, "nets": specs,
+    meta = {"format": FORMAT, "task": task, "ganforge_version": __version__, "options": options, "nets": specs,
             "imported": {"detected": detected}}
     return tensors, meta
