@@ -52,7 +52,8 @@ def _resnet(state: dict[str, Any]) -> tuple[ResnetGenerator, dict, str, dict] | 
     if not blocks:
         return None
     n_blocks, ngf, input_nc = len(blocks), first.shape[0], first.shape[1]
-    dropout = f"model.{blocks[0]}.conv_block.6.weight" in state
+    sixth = state.get(f"model.{blocks[0]}.conv_block.6.weight")  # the 2nd conv after a dropout, else a norm
+    dropout = isinstance(sixth, torch.Tensor) and sixth.ndim == 4
     norm = _norm(state, "model.2", "model.1")
     last = state.get(f"model.{10 + n_blocks + 7}.weight")
     if blocks != list(range(10, 10 + n_blocks)) or last is None:
