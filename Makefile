@@ -1,6 +1,8 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Both create .venv when missing.
 # torch==2.13.0 (the CPU build) goes in first and is then pinned through a constraints file,
 # so that no later requirement can swap it for a CUDA build.
+# spandrel (the import tests' oracle) declares torchvision, which does not work here and which the architectures
+# the tests compare against never use: it goes in with --no-deps (einops, its one other need, is in the dev extra).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,6 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $(CONSTRAINTS)
 	PIP_CONSTRAINT=$(CONSTRAINTS) $(PY) -m pip install -q -e ".[dev,video,studio]"
+	PIP_CONSTRAINT=$(CONSTRAINTS) $(PY) -m pip install -q --no-deps "spandrel>=0.4,<0.5"
 	$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
 	touch $(STAMP)
 
