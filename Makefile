@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $(CONSTRAINTS)
-	PIP_CONSTRAINT=$(CONSTRAINTS) $(PY) -m pip install -q -e ".[dev,video,studio]"
+	PIP_CONSTRAINT=$(CONSTRAINTS) $(PY) -m pip install -q -e ".[dev,video,studio,export]"
 	PIP_CONSTRAINT=$(CONSTRAINTS) $(PY) -m pip install -q --no-deps "spandrel>=0.4,<0.5"
 	$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
 	touch $(STAMP)

@@ -110,7 +110,7 @@ def export_model(model: Model, output: str | Path, *, precision: str = "fp32", b
     if fmt == "onnx":
         _need_onnx()
     graph = model.export_graph()
-    module = copy.deepcopy(graph.module).cpu().eval()
+    module = copy.deepcopy(graph.module).cpu().eval().requires_grad_(False)
     if precision == "fp16":
         module = _Cast(module).eval()
     if len(graph.inputs) not in ARITY:
@@ -221,7 +221,9 @@ def _parity(fmt: str, path: Path, module: nn.Module, graph: ExportGraph, dynamic
     if fmt == "onnx":
         got = _run_onnx(path, inputs)
     else:
-        loaded = torch.jit.load(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit's notice: TorchScript still loads
+            loaded = torch.jit.load(str(path))
         with torch.no_grad():
             out = loaded(*inputs.values())
         got = [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
