@@ -179,10 +179,13 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", gain: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", gain: float = 1.0,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
         styles = self.affine(w)
         x = modulated_conv(x, self.weight, styles, up=self.up == 2, f=self.resample_filter)
-        if self.use_noise and noise_mode == "random":
+        if self.use_noise and noise is not None:  # given noise maps [N, 1, res, res] (inversion optimises them)
+            x = x + noise.to(x.dtype) * self.noise_strength
+        elif self.use_noise and noise_mode == "random":
             x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
                                 dtype=x.dtype) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
@@ -228,13 +231,14 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if in_channels == 0 else 2
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor]:
+                noise_mode: str = "random", noise: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        noise = noise or [None, None]
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], noise_mode)
+            x = self.conv1(x, ws[:, 0], noise_mode, noise=noise[0])
         else:
-            x = self.conv0(x, ws[:, 0], noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode)
+            x = self.conv0(x, ws[:, 0], noise_mode, noise=noise[0])
+            x = self.conv1(x, ws[:, 1], noise_mode, noise=noise[1])
         y = self.torgb(x, ws[:, self.num_conv])
         img = y if img is None else upsample2x(img, self.resample_filter) + y
         return x, img
@@ -262,7 +266,11 @@ class SynthesisNetwork(nn.Module):
             self.num_ws += block.num_conv
         self.num_ws += 1  # the last ToRGB's w
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+    def noise_resolutions(self) -> list[int]:
+        """The resolution of each noise input, in the order ``forward``'s ``noise`` list takes them."""
+        return [res for res in self.block_resolutions for _ in range(getattr(self, f"b{res}").num_conv)]
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random", noise: list | None = None) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         ws = ws.float()
@@ -271,7 +279,8 @@ class SynthesisNetwork(nn.Module):
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             # a block's ToRGB shares its w with the next block's first conv (the w index advances by num_conv)
-            x, img = block(x, img, ws[:, i:i + block.num_conv + 1], noise_mode)
+            x, img = block(x, img, ws[:, i:i + block.num_conv + 1], noise_mode,
+                           None if noise is None else noise[i:i + block.num_conv])
             i += block.num_conv
         return img
 
@@ -313,9 +322,10 @@ class StyleGAN2Generator(nn.Module):
         """The per-layer latents [N, num_ws, w_dim] of ``z`` (and labels ``y``), truncated by ``psi``."""
         return self.mapping(z, self.one_hot(y, z.shape[0]), psi=psi, cutoff=cutoff)
 
-    def synthesize(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
-        """Images from W+ latents; clamped to [-1, 1] outside training."""
-        img = self.synthesis(ws, noise_mode or ("random" if self.training else "const"))
+    def synthesize(self, ws: torch.Tensor, noise_mode: str | None = None, noise: list | None = None) -> torch.Tensor:
+        """Images from W+ latents (``noise``: one map [N, 1, r, r] per layer, see
+        ``synthesis.noise_resolutions()``, instead of ``noise_mode``); clamped to [-1, 1] outside training."""
+        img = self.synthesis(ws, noise_mode or ("random" if self.training else "const"), noise)
         return img if self.training else img.clamp(-1, 1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, psi: float = 1.0, cutoff: int | None = None,

@@ -267,8 +267,13 @@ def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plura
         raise ConfigError(f"{path}: {plural} of shape {list(v.shape)} ({v.dtype}); expected [N, z_dim] floats")
     if not torch.isfinite(v).all():
         raise ConfigError(f"{path}: {plural} hold NaN or infinite values; the file is damaged")
-    if model is not None and v.shape[1] != model.z_dim:
-        raise ConfigError(f"{path}: {plural} of size {v.shape[1]}, but this model's z has {model.z_dim}")
+    if model is not None:
+        G = model.nets["G"]
+        space, dim = ("w", G.w_dim) if meta.get("space") == "w" and hasattr(G, "w_dim") else ("z", model.z_dim)
+        if meta.get("space") == "w" and not hasattr(G, "w_dim"):
+            raise ConfigError(f"{path}: {plural} in W space, but this model has no mapping network")
+        if v.shape[1] != dim:
+            raise ConfigError(f"{path}: {plural} of size {v.shape[1]}, but this model's {space} has {dim}")
     return tensors, meta
 
 
@@ -698,12 +703,21 @@ class LatentVerbs:
         "encoder": "Encoder file to start from ('ganforge encoder').",
         "resize": "Centre-crop and resize another size (else refuse it).",
         "preview": "Also write input | reconstruction side by side.",
-        "seed": "Seed of the starting candidates."})
+        "seed": "Seed of the starting candidates.",
+        "space": "z, or for generators with a mapping network w (one w for all layers) or w+ (one per layer).",
+        "noise": "w/w+: also optimise the noise maps (closer fits; the noise is kept in the latent file)."})
     def invert(self, *, image: Path, output: Path, cls: str | None = None,
                steps: int = 300, features: str | None = None, encoder: Path | None = None, resize: bool = True,
-               preview: Path | None = None, seed: int = 0) -> str:
+               preview: Path | None = None, seed: int = 0, space: str = "z", noise: bool = False) -> str:
         """Find the latent (and class) whose image matches IN.png; keep it in a small file for editing."""
         from ..imaging import media
+
+        if space not in ("z", "w", "w+"):
+            raise ConfigError(f"--space must be z, w or w+, got {space!r}")
+        if space != "z":
+            if encoder is not None:
+                raise ConfigError("--encoder starts a z inversion; leave it out with --space w/w+")
+            return self._invert_w_verb(image, output, space, steps, features, noise, resize, preview, seed, cls)
 
         lat = invert(self, image, classes=cls, steps=steps, features=features, encoder=encoder,
                            resize=resize, seed=seed)
@@ -734,21 +748,28 @@ class LatentVerbs:
         "steps": "With --image: inversion steps.",
         "features": "With --image: domain feature file for the inversion.",
         "resize": "With --image: centre-crop and resize another size (else refuse it).",
-        "side_by_side": "Write input | reconstruction | edit."})
+        "side_by_side": "Write input | reconstruction | edit.",
+        "layers": "W directions: move only these layers, e.g. 0-5 (coarse); default all."})
     def edit(self, *, output: Path, image: Path | None = None, latent: Path | None = None,
              direction: str | None = None, directions: Path | None = None, strength: float = 2.0,
              to_class: str | None = None, cls: str | None = None, steps: int = 300, features: str | None = None,
-             resize: bool = True, side_by_side: bool = False) -> str:
+             resize: bool = True, side_by_side: bool = False, layers: str | None = None) -> str:
         """Edit an image in latent space: move along a direction, or change its class keeping its style."""
         from ..imaging import media
 
         if direction is None and to_class is None:
             raise ConfigError("say what to change: --direction NAME (with --strength) or --to-class CLASS")
+        w_file = latent is not None and self._is_w_latent(latent)
+        d = None
+        if direction is not None:
+            d = load_directions(directions or self._beside_model("directions.safetensors", "--directions"), self)
+        if w_file or (d is not None and d.meta.get("space") == "w"):
+            return self._edit_w(output, image, latent, d, direction, strength, to_class, cls, steps, features,
+                                resize, side_by_side, layers)
         lat, recon = self._latent_of(image, latent, cls, steps, features, resize)
         z, y = lat.z[:1], (lat.y[:1] if lat.y is not None else None)
-        if direction is not None:
-            path = directions or self._beside_model("directions.safetensors", "--directions")
-            z = apply_direction(z, load_directions(path, self).get(direction), strength)
+        if d is not None:
+            z = apply_direction(z, d.get(direction), strength)
         if to_class is not None:
             y = self.labels(1, to_class)
         out = self.generate(z, y=y)
@@ -766,16 +787,34 @@ class LatentVerbs:
 
     @verb("directions", help={
         "output": "Directions file (default: directions.safetensors beside the model).",
-        "method": "pca (unsupervised, GANSpace-style) or classifier (supervised, InterFaceGAN-style: needs --features).",
+        "method": "pca (unsupervised, GANSpace-style), classifier (supervised, InterFaceGAN-style: needs --features) "
+                  "or labelled (W space: invert the labelled images of --data, a linear classifier per class).",
         "k": "pca: number of components (pc0..).",
-        "space": "pca: of G's first activations (GANSpace) or of z.",
+        "space": "pca: of G's first activations (GANSpace), of z, or of w (generators with a mapping network; "
+                 "their default).",
+        "data": "labelled: images in class subfolders or a file,label CSV.",
         "n": "Samples to compute them from.",
         "features": "classifier: a domain feature file trained on labelled data; its classes name the directions.",
         "preview": "Also write a grid: one row per direction, strengths -3..3.",
         "seed": "Seed of the samples."})
-    def directions(self, *, output: Path | None = None, method: str = "pca", k: int = 10, space: str = "activations",
-                   n: int = 2000, features: str | None = None, preview: Path | None = None, seed: int = 0) -> str:
+    def directions(self, *, output: Path | None = None, method: str = "pca", k: int = 10, space: str | None = None,
+                   n: int = 2000, features: str | None = None, preview: Path | None = None, seed: int = 0,
+                   data: str | None = None) -> str:
         """Compute edit directions in the latent space and save them for 'ganforge edit --direction'."""
+        w_model = hasattr(self.nets["G"], "mapping")
+        space = space or ("w" if w_model else "activations")
+        if space == "w" or method == "labelled":
+            if method == "labelled" and space != "w" and space is not None and not w_model:
+                raise ConfigError("--method labelled works in W space: it needs a generator with a mapping network")
+            d = self._w_directions(method, k, n, data, seed)
+            output = output or self._beside_model("directions.safetensors", "-o")
+            save_directions(output, d, self)
+            lines = [f"{len(d.names)} directions in W: {', '.join(d.names)}"]
+            if preview is not None:
+                self._w_directions_preview(d, preview, seed)
+                lines.append(f"wrote {preview}")
+            lines.append(f"wrote {output}")
+            return "\n".join(lines)
         if method == "pca":
             d = pca_directions(self, k=k, n=n, seed=seed, space=space)
         elif method == "classifier":

@@ -28,7 +28,7 @@ from ..config import check_choices, option, to_dict
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
 from ..nets.standing import standing_stats
-from ..predict import latent
+from ..predict import latent, wspace
 from ..predict.base import ExportGraph, Model
 from . import register
 
@@ -405,7 +405,7 @@ class _GeneratorGraph(nn.Module):
         return self.G(z, *y) if self.conditional else self.G(z)
 
 
-class ImageGenerator(latent.LatentVerbs, Model):
+class ImageGenerator(wspace.WSpaceVerbs, latent.LatentVerbs, Model):
     """A trained image generator: ``sample(n, seed=...)`` gives uint8 NHWC images.
 
     A conditional model (``classes`` is its list of class names) samples the classes in turn, or those
@@ -485,9 +485,14 @@ class ImageGenerator(latent.LatentVerbs, Model):
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed))
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """G's output in [-1, 1], NCHW, with gradients (for inversion); ``y`` labels for a conditional model."""
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, psi: float = 1.0) -> torch.Tensor:
+        """G's output in [-1, 1], NCHW, with gradients (for inversion); ``y`` labels for a conditional model;
+        ``psi`` < 1 truncates in W (generators with a mapping network)."""
         z = z.to(self.device)
+        if psi != 1:
+            wspace.require_w(self)
+            y = (torch.zeros(len(z), dtype=torch.int64) if y is None else y) if self.conditional else None
+            return self.G(z, None if y is None else y.to(self.device), psi=psi)
         if self.conditional:
             y = torch.zeros(len(z), dtype=torch.int64) if y is None else y
             return self.G(z, y.to(self.device))
@@ -522,37 +527,46 @@ class ImageGenerator(latent.LatentVerbs, Model):
                            make_inputs)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch: int = 256, y: torch.Tensor | None = None) -> np.ndarray:
-        """Images for given latents (and labels, for a conditional model; default: classes in turn), uint8 NHWC."""
+    def generate(self, z: torch.Tensor, batch: int = 256, y: torch.Tensor | None = None, psi: float = 1.0) -> np.ndarray:
+        """Images for given latents (and labels, for a conditional model; default: classes in turn), uint8 NHWC;
+        ``psi``: truncation (generators with a mapping network)."""
         if self.conditional and y is None:
             y = self.labels(len(z))
-        out = [media.to_uint8(self.forward(z[i:i + batch], None if y is None else y[i:i + batch]))
+        out = [media.to_uint8(self.forward(z[i:i + batch], None if y is None else y[i:i + batch], psi))
                for i in range(0, len(z), batch)]
         return np.concatenate(out) if out else np.zeros((0, self.options.size, self.options.size,
                                                           self.options.channels), np.uint8)
 
     def sample(self, n: int, *, seed: int = 0, condition=None, as_pil: bool = False, batch: int = 256,
-               classes=None):
+               classes=None, psi: float = 1.0):
         """``n`` new images (uint8 NHWC array, or PIL images with ``as_pil``); same seed, same images.
         ``condition`` (conditional models): a class name or index, or one per image; default: all in turn.
+        ``psi`` (generators with a mapping network): truncation, 1 = none, 0.7 typical, 0 = the average image.
         ``classes`` is the earlier name of ``condition`` (deprecated)."""
         if classes is not None:
             if condition is not None:
                 raise ConfigError("give condition or classes (its earlier name), not both")
             warnings.warn("sample(classes=...) is now sample(condition=...)", DeprecationWarning, stacklevel=2)
             condition = classes
-        images = self.generate(self.latents(n, seed), batch, y=self.labels(n, condition))
+        images = self.generate(self.latents(n, seed), batch, y=self.labels(n, condition), psi=psi)
         if as_pil:
             from PIL import Image
             return [Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im) for im in images]
         return images
 
     def walk(self, path: str | Path, *, seed: int = 0, walks: int = 16, start: str | None = None,
-             end: str | None = None, frames: int = 48, fps: int = 12, mode: str = "slerp", condition=None) -> Path:
+             end: str | None = None, frames: int = 48, fps: int = 12, mode: str = "slerp", condition=None,
+             psi: float = 1.0, space: str = "z") -> Path:
         """Write a latent-walk animation (.gif or .mp4): a looping walk of ``walks`` samples side by side, or,
         with ``start`` and ``end`` (seeds or latent files from ``invert``), ``frames`` frames from one to the
         other (``mode`` slerp or lerp). ``condition``: the class along the walk (conditional models).
+        ``psi`` truncates, ``space="w"`` walks in straight lines in W (generators with a mapping network).
         Returns the file written (a GIF instead of an MP4 when no MP4 encoder is found)."""
+        if space not in ("z", "w"):
+            raise ConfigError(f"space must be z or w, got {space!r}")
+        if psi != 1 or space == "w":
+            return self._walk_w(Path(path), seed=seed, walks=walks, start=start, end=end, frames=frames, fps=fps,
+                                psi=psi, space=space, condition=condition)
         if start is None and end is None:
             labels = self.labels(walks, condition) if (self.conditional or condition is not None) else None
             out, note = write_looping_walk(self.G, path, z_dim=self.z_dim, size=self.options.size,
