@@ -100,13 +100,18 @@ def test_checkpoint_round_trip_restores_every_piece_of_state(tmp_path):
         assert torch.equal(a, b)
 
 
-def test_old_checkpoints_are_pruned_and_a_corrupt_one_is_a_clear_error(tmp_path):
+def test_old_checkpoints_are_pruned_and_a_corrupt_one_is_skipped_with_a_warning(tmp_path, caplog):
     Trainer(Ring(), run_config(tmp_path, steps=30, checkpoint_every=5, keep_checkpoints=2), tmp_path).fit()
     assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [25, 30]
     bad = tmp_path / "checkpoints" / "step-000000031.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="step-000000031.pt: not a readable ganforge checkpoint"):
-        Trainer(Ring(), run_config(tmp_path, steps=40), tmp_path).fit(resume=True)
+    trainer = Trainer(Ring(), run_config(tmp_path, steps=40), tmp_path)
+    assert trainer.fit(resume=True) == "finished" and trainer.step == 40
+    assert "skipped step-000000031.pt (not a readable ganforge checkpoint" in caplog.text
+    for _, path in checkpoint.list_checkpoints(tmp_path / "checkpoints"):
+        path.write_bytes(b"broken")
+    with pytest.raises(CheckpointError, match="no readable checkpoint"):
+        Trainer(Ring(), run_config(tmp_path, steps=50), tmp_path).fit(resume=True)
 
 
 def test_one_divergence_restores_a_checkpoint_and_halves_the_learning_rate(tmp_path, caplog):
