@@ -37,6 +37,8 @@ def sample(model: Path = MODEL,
                                                         "(--where) or a caption (--text); the model says which."),
            rows: Optional[int] = typer.Option(None, "--rows", help="The same as --n (kept for table models; "
                                               "deprecated, will go in the next release)."),
+           psi: Optional[float] = typer.Option(None, "--psi", help="Truncation (models with a mapping network): "
+                                               "1 none, smaller = closer to the average."),
            device: str = typer.Option("cpu")) -> None:
     """Make new samples with a trained model (images, table rows, series, 3-D shapes)."""
     with user_errors():
@@ -46,9 +48,11 @@ def sample(model: Path = MODEL,
         if n <= 0:
             raise GanforgeError(f"--n must be positive, got {n}")
         m = _load(model, device)
+        extra = {"psi": psi} if psi is not None else {}
+        m.check_sample_options(extra)
         if output is not None:
             m.check_sample_path(output)
-        result = m.sample(n, seed=seed, condition=condition)
+        result = m.sample(n, seed=seed, condition=condition, **extra)
         written = []
         if output is not None:
             written += m.write_samples(result, output, nrow=nrow)
@@ -91,14 +95,19 @@ def walk(model: Path = MODEL,
          frames: Optional[int] = typer.Option(None, help="With --from/--to: frames, both ends included."),
          fps: Optional[int] = typer.Option(None, help="With --from/--to: frames per second."),
          spherical: Optional[bool] = typer.Option(None, "--slerp/--lerp", help="Spherical or straight interpolation."),
-         condition: Optional[str] = typer.Option(None, "--condition", "--class", help="The class along the walk.")
-         ) -> None:
+         condition: Optional[str] = typer.Option(None, "--condition", "--class", help="The class along the walk."),
+         psi: Optional[float] = typer.Option(None, "--psi", help="Truncation (models with a mapping network)."),
+         space: Optional[str] = typer.Option(None, "--space", help="z or w: where to walk (models with a mapping "
+                                             "network).")) -> None:
     """Animate a walk through the latent space: a looping walk of many samples, or between two seeds or
     inverted images (--from/--to)."""
     options = dict(walks=walks, start=start, end=end, frames=frames, fps=fps, condition=condition,
                    mode=None if spherical is None else ("slerp" if spherical else "lerp"))
+    extra = {k: v for k, v in dict(psi=psi, space=space).items() if v is not None}
     with user_errors():
-        path = _load(model).walk(output, seed=seed, **{k: v for k, v in options.items() if v is not None})
+        m = _load(model)
+        m.check_sample_options(extra)
+        path = m.walk(output, seed=seed, **{k: v for k, v in options.items() if v is not None}, **extra)
         typer.echo(f"wrote {path}")
 
 

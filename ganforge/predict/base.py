@@ -93,6 +93,8 @@ class Model:
     condition_help: ClassVar[str] = ""
     #: options ``apply`` / ``apply_path`` accept besides the input
     apply_options: ClassVar[tuple[str, ...]] = ()
+    #: keyword options ``sample`` and ``walk`` accept beyond the contract's (e.g. truncation ``psi``)
+    sample_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path: Path | None = None,
                  device: str = "cpu"):
@@ -228,11 +230,18 @@ class Model:
         return {"task": self.task, "sample": self.can("sample"), "apply": self.can("apply"), "walk": self.can("walk"),
                 "conditions": self.conditions(), "condition_help": self.condition_help,
                 "sample_suffixes": list(self.sample_suffixes), "apply_options": list(self.apply_options),
+                "sample_options": list(self.sample_options),
                 "verbs": sorted(self.verbs()), "step": self.meta.get("step"), "status": self.meta.get("status")}
 
     def alternatives(self, skip: str) -> str:
         doable = [a for a in ("sample", "apply", "walk") if a != skip and self.can(a)] + sorted(self.verbs())
         return f"; it can: {', '.join(doable)}" if doable else ""
+
+    def check_sample_options(self, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - set(self.sample_options))
+        if unknown:
+            raise ConfigError(f"a {self.task!r} model does not take {unknown[0]!r}"
+                              + (f" (it takes {', '.join(self.sample_options)})" if self.sample_options else ""))
 
     def check_sample_path(self, path: Path) -> None:
         if path.suffix.lower() not in self.sample_suffixes:

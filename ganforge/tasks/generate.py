@@ -413,6 +413,8 @@ class ImageGenerator(wspace.WSpaceVerbs, latent.LatentVerbs, Model):
     tools (invert, edit, directions, encoder, arithmetic) are its verbs (:class:`ganforge.predict.latent.LatentVerbs`).
     """
 
+    sample_options = ("psi", "space")  # truncation; walks in z or W
+
     Options = ImageOptions
     condition_help = "Class-conditional models: the class of every image (name or index), or one per image."
 

@@ -127,6 +127,8 @@ def test_a_task_registered_in_a_test_is_a_command_trains_everywhere_and_is_in_th
     assert loaded.meta["step"] == 3 and loaded.options.modes == 3
     r = runner.invoke(app, ["sample", str(tmp_path / "cli"), "--n", "4", "-o", str(tmp_path / "p.npy")])
     assert r.exit_code == 0, r.output and np.load(tmp_path / "p.npy").shape == (4, 2)
+    r = runner.invoke(app, ["sample", str(tmp_path / "cli"), "--psi", "0.7", "-o", str(tmp_path / "p.npy")])
+    assert r.exit_code == 1 and "does not take 'psi'" in r.output
     r = runner.invoke(app, ["apply", str(tmp_path / "cli"), str(tmp_path / "p.npy"), "-o", str(tmp_path / "q")])
     assert r.exit_code == 1 and "cannot be applied" in r.output
 
