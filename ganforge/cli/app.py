@@ -224,12 +224,16 @@ def import_weights(weights: Path = typer.Argument(..., help="Another project's w
                                                   ".safetensors): Real-ESRGAN, pix2pix/CycleGAN, StyleGAN2 ..."),
                    output: Path = typer.Option(..., "-o", "--output", help="The ganforge model file to write."),
                    arch: Optional[str] = typer.Option(None, help="Force the architecture (default: detected from "
-                                                      "the keys and shapes).")) -> None:
+                                                      "the keys and shapes)."),
+                   wdn: Optional[Path] = typer.Option(None, help="Real-ESRGAN general-x4v3: the -wdn weight file "
+                                                      "to interpolate with (denoise strength)."),
+                   denoise: Optional[float] = typer.Option(None, help="With --wdn: denoise strength 0..1.")) -> None:
     """Convert a weight file into a ganforge model file (every model command also takes the weight file itself)."""
     from .. import artifact, importers
 
     with user_errors():
-        tensors, meta = importers.convert(weights, arch=arch)
+        extra = {k: v for k, v in dict(wdn=str(wdn) if wdn else None, denoise=denoise).items() if v is not None}
+        tensors, meta = importers.convert(weights, arch=arch, **extra)
         artifact.save(output, tensors, meta)
         typer.echo(f"wrote {output} ({meta['task']} model, {meta['imported']['arch']})")
 

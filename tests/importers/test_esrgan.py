@@ -156,6 +156,15 @@ def test_wdn_interpolates_the_two_files(tmp_path):
     assert "denoise 0.3" in meta["imported"]["detected"]
     with pytest.raises(ConfigError, match="denoise needs wdn"):
         importers.convert(tmp_path / "realesr-general-x4v3.pth", denoise=0.5)
+    from typer.testing import CliRunner
+
+    from ganforge.cli import app
+    r = CliRunner().invoke(app, ["import", str(tmp_path / "realesr-general-x4v3.pth"), "-o", str(tmp_path / "m.safetensors"),
+                                 "--wdn", str(tmp_path / "realesr-general-wdn-x4v3.pth"), "--denoise", "0.3"])
+    assert r.exit_code == 0, r.output
+    loaded = ganforge.load(tmp_path / "m.safetensors")
+    for k in a:
+        torch.testing.assert_close(loaded.nets["G"].state_dict()[k], 0.3 * a[k] + 0.7 * b[k])
     torch.save(compact_state(nconv=4), tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="not the same architecture"):
         importers.convert(tmp_path / "realesr-general-x4v3.pth", wdn=str(tmp_path / "other.pth"))
