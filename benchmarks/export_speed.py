@@ -31,7 +31,7 @@ from record import RESULTS, append_result, machine_facts  # noqa: E402
 
 from ganforge import nets  # noqa: E402
 from ganforge.config import to_dict  # noqa: E402
-from ganforge.export import export_model, ort_session  # noqa: E402
+from ganforge.predict.export import export_model, ort_session  # noqa: E402
 from ganforge.imaging.tiling import run_tiled  # noqa: E402
 from ganforge.nets.unet import SRResNet  # noqa: E402
 from ganforge.tasks.generate import ImageGenerator, ImageOptions  # noqa: E402

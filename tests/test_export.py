@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import ganforge
 from ganforge.cli.app import app
 from ganforge.errors import ConfigError
-from ganforge.export import export_model, ort_session
+from ganforge.predict.export import export_model, ort_session
 from ganforge.imaging import media
 from ganforge.predict.base import Model, NotSupported
 

@@ -12,7 +12,7 @@ model came from:
 - ``walk(path, *, seed=0, **options)``: an animation through the latent space.
 - verbs: task-specific actions, methods marked with :func:`verb`, whose typed keyword parameters are the
   flags of ``ganforge VERB`` and the fields of the studio's form.
-- ``export_graph()``: what ``export`` (ONNX / TorchScript, :mod:`ganforge.export`) writes: an
+- ``export_graph()``: what ``export`` (ONNX / TorchScript, :mod:`ganforge.predict.export`) writes: an
   :class:`ExportGraph`. Predictors that do not override it cannot be exported, and do not offer ``export``.
 
 ``.options`` is always the task's options dataclass; ``.nets`` the networks by name. Loading is generic:
@@ -201,7 +201,7 @@ class Model:
           output_suffix=".onnx", needs="export_graph")
     def export(self, *, output: Path, precision: str = "fp32", batch: int | None = None) -> str:
         """Export the model to ONNX or TorchScript, check it against PyTorch, and write its contract (JSON)."""
-        from ..export import export_model
+        from .export import export_model
 
         return str(export_model(self, output, precision=precision, batch=batch))
 

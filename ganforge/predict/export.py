@@ -20,16 +20,18 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 
-from .errors import ConfigError
-from .predict.base import ExportGraph, Model
-from .version import __version__
+from ..errors import ConfigError
+from ..version import __version__
 
-log = logging.getLogger("ganforge.export")
+if TYPE_CHECKING:  # annotations only: base.py calls this module from its export verb
+    from .base import ExportGraph, Model
+
+log = logging.getLogger("ganforge.predict.export")
 
 FORMATS = {".onnx": "onnx", ".pt": "torchscript"}
 PRECISIONS = ("fp32", "fp16")
@@ -133,7 +135,7 @@ def export_model(model: Model, output: str | Path, *, precision: str = "fp32", b
         tmp.unlink(missing_ok=True)
     contract = _contract(model, graph, fmt, output, precision, batch, dynamic, opset, parity, checked)
     contract_path = output.with_name(output.name + ".json")
-    from .fileio import write_json
+    from ..fileio import write_json
     write_json(contract_path, contract)
     report = ExportReport(output, contract_path, parity, contract)
     if parity > TOLERANCE[precision]:
