@@ -75,6 +75,12 @@ class Supervisor:
                 deadline = time.time() + 60
                 while pid_alive(pid) and time.time() < deadline:
                     time.sleep(0.2)
+                if pid_alive(pid):  # still training after a minute: it must not log beside its resumed job
+                    log.warning("job %d: process %d did not stop in 60 s; killing it (its last checkpoint stands)",
+                                job["id"], pid)
+                    os.kill(pid, signal.SIGKILL)
+                    while pid_alive(pid):
+                        time.sleep(0.1)
             job = self.store.job(job["id"])
             if job and job["state"] in ("running", "stopping"):  # the worker did not get to write its end
                 state = "stopped" if job["state"] == "stopping" else "interrupted"
