@@ -114,16 +114,17 @@ def walk(model: Path = MODEL,
 def info(model: Path = MODEL,
          as_json: bool = typer.Option(False, "--json", help="Print the full metadata as JSON.")) -> None:
     """Show what a model is: task, config, data fingerprint, metrics, steps done, what it can do."""
-    from .. import artifact
+    from .. import artifact, importers
     from ..engine import checkpoint
 
     with user_errors():
-        meta = artifact.read_meta(model)
+        m = _load(model)
+        meta = m.meta if importers.is_foreign(artifact.resolve(model)) else artifact.read_meta(model)
         if as_json:
             typer.echo(json.dumps(meta, indent=2, sort_keys=True))
             return
         data = meta.get("data", {})
-        caps = _load(model).capabilities()
+        caps = m.capabilities()
         can = [a for a in ("sample", "apply", "walk") if caps[a]] + caps["verbs"]
         lines = [("task", meta.get("task")), ("ganforge", meta.get("ganforge_version")),
                  ("steps done", meta.get("step")), ("status", meta.get("status")),

@@ -156,9 +156,6 @@ def test_wdn_interpolates_the_two_files(tmp_path):
     assert "denoise 0.3" in meta["imported"]["detected"]
     with pytest.raises(ConfigError, match="denoise needs wdn"):
         importers.convert(tmp_path / "realesr-general-x4v3.pth", denoise=0.5)
-    from typer.testing import CliRunner
-
-    from ganforge.cli import app
     r = CliRunner().invoke(app, ["import", str(tmp_path / "realesr-general-x4v3.pth"), "-o", str(tmp_path / "m.safetensors"),
                                  "--wdn", str(tmp_path / "realesr-general-wdn-x4v3.pth"), "--denoise", "0.3"])
     assert r.exit_code == 0, r.output
@@ -201,3 +198,5 @@ def test_import_then_apply_from_the_cli(tmp_path):
     whole = ganforge.load(tmp_path / "tiny-x4.pth").apply(tmp_path / "in.png")  # the weight file directly
     # 16-px tiles are smaller than the network's field of view: close, not identical
     assert np.abs(np.asarray(whole).astype(float) - tiled.astype(float)).mean() < 0.5
+    r = runner.invoke(app, ["info", str(tmp_path / "tiny-x4.pth")])        # every model command takes the file
+    assert r.exit_code == 0 and "restore" in r.output and "apply" in r.output, r.output
