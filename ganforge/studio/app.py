@@ -36,6 +36,7 @@ log = logging.getLogger("ganforge.studio")
 STATIC = Path(__file__).parent / "static"
 TERMINAL = ("finished", "stopped", "interrupted", "failed")
 DOWNLOAD_SKIP = ("checkpoints", "tensorboard")
+MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".pkl", ".ckpt", ".bin")
 
 
 @dataclass
@@ -155,31 +156,10 @@ def create_app(settings: Settings) -> FastAPI:
         The body is streamed into the workspace and refused past the size limit (413). The server
         unpacks and validates it and answers with a summary; unsafe archives are refused (400).
         """
-        limit = settings.limits.upload_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise HTTPException(413, f"upload is {int(declared) / 2**20:.1f} MiB; the limit is {limit / 2**20:.1f} MiB")
-        fd, tmp_name = tempfile.mkstemp(dir=ws / "tmp", suffix=".upload")
-        tmp = Path(tmp_name)
-        size = 0
+        up = await _receive(request, ws / "tmp", settings.limits.upload_bytes)
         try:
-            with os.fdopen(fd, "wb") as f:
-                form = _Multipart(request, ws / "tmp", f) if request.headers.get("content-type", "").startswith(
-                    "multipart/form-data") else None
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit + (64 * 1024 if form else 0):
-                        raise HTTPException(413, f"upload is larger than the limit of {limit / 2**20:.1f} MiB")
-                    if form:
-                        form.write(chunk)
-                    else:
-                        f.write(chunk)
-                if form:
-                    form.finish()
-                    kind = kind or form.fields.get("kind")
-                    name = name or form.fields.get("name")
-                    filename = filename or form.filename
-                    size = form.size
+            kind, name = kind or up.fields.get("kind"), name or up.fields.get("name")
+            filename, size, tmp = filename or up.filename, up.size, up.path
             if kind not in datasets.KINDS:
                 raise HTTPException(400, f"kind must be one of {', '.join(datasets.KINDS)}")
             if not filename:
@@ -197,7 +177,7 @@ def create_app(settings: Settings) -> FastAPI:
             dataset_id = store.add_dataset(name or PurePosixPath(filename).name, kind, source, summary)
             return store.dataset(dataset_id)
         finally:
-            tmp.unlink(missing_ok=True)
+            up.path.unlink(missing_ok=True)
 
     @app.get("/api/datasets/{dataset_id}", tags=["data sets"])
     def get_dataset(dataset_id: int) -> dict[str, Any]:
@@ -271,6 +251,48 @@ def create_app(settings: Settings) -> FastAPI:
                                lambda i: ws / "runs" / f"run-{i:04d}")
         return _public_run(store.run(run_id))
 
+    @app.post("/api/models", tags=["runs"], status_code=201, openapi_extra={"requestBody": _MODEL_BODY})
+    async def upload_model(request: Request,
+                           filename: Optional[str] = Query(None, description="the file's name: "
+                                                           + " ".join(MODEL_SUFFIXES)),
+                           name: Optional[str] = Query(None, description="the run's name (default: the file's)")
+                           ) -> dict[str, Any]:
+        """Upload a model file as a finished run, with the same results page as a trained one: a ganforge
+        ``model.safetensors``, or another project's weights that ``ganforge import`` reads (Real-ESRGAN ``.pth``,
+        pix2pix/CycleGAN ``latest_net_G.pth``, StyleGAN2 ``.pkl``); no code in the file is run. The raw body
+        with ``?filename=``, or a multipart form with a ``file`` part (and a ``name`` field). Files that are not
+        such a model are refused (400)."""
+        if filename:
+            _model_suffix(filename)  # before reading the body
+        up = await _receive(request, ws / "tmp", settings.limits.upload_bytes)
+        src = staging = None
+        try:
+            filename, name = PurePosixPath(filename or up.filename or "").name, name or up.fields.get("name")
+            if not filename:
+                raise HTTPException(400, "give the file's name (?filename=, or a multipart file part)")
+            src = up.path.with_suffix(_model_suffix(filename))
+            os.replace(up.path, src)
+            if up.size == 0:
+                raise HTTPException(400, f"{filename}: empty upload")
+            staging = Path(tempfile.mkdtemp(dir=ws / "tmp", prefix="model-"))
+            meta = await run_in_threadpool(_import_model, src, filename, staging / "model.safetensors")
+
+            def place(folder: Path) -> None:  # the run id is new, so whatever is there is an aborted earlier try's
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(staging, folder)
+
+            params = {"model_file": filename, **({"arch": meta["imported"]["arch"]} if "imported" in meta else {})}
+            step = meta.get("step") if isinstance(meta.get("step"), int) else 0
+            run_id = await run_in_threadpool(store.add_imported_run, name or filename, meta["task"], params,
+                                             lambda i: ws / "runs" / f"run-{i:04d}", place, step)
+            return _public_run(store.run(run_id))
+        finally:
+            up.path.unlink(missing_ok=True)
+            if src is not None:
+                src.unlink(missing_ok=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+
     @app.get("/api/runs/{run_id}", tags=["runs"])
     def get_run(run_id: int) -> dict[str, Any]:
         """A run, its latest job (state, step, progress, imgs/s, ETA), latest sample and last metrics."""
@@ -293,6 +315,8 @@ def create_app(settings: Settings) -> FastAPI:
         run = _run_or_404(run_id)
         if run["status"] in ACTIVE:
             raise HTTPException(409, f"run {run_id} is {run['status']}")
+        if run["job"] and run["job"]["kind"] == "import":
+            raise HTTPException(409, f"run {run_id} is an uploaded model: it has no training to resume")
         if (steps is not None and steps < 1) or (minutes is not None and minutes <= 0):
             raise HTTPException(400, "steps and minutes must be positive")
         budget = {k: v for k, v in (("steps", steps), ("minutes", minutes)) if v is not None}
@@ -464,6 +488,50 @@ _UPLOAD_BODY = {
     },
 }
 
+_MODEL_BODY = {
+    "required": True,
+    "description": "Either a multipart form with a `file` part (and an optional `name` field), or the raw file as "
+                   "the body with `?filename=` in the query.",
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": "a model file: " + " ".join(MODEL_SUFFIXES)},
+                           "name": {"type": "string"}}}},
+        "application/octet-stream": _RAW_UPLOAD,
+    },
+}
+
+
+def _model_suffix(filename: str) -> str:
+    suffix = PurePosixPath(filename).suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise HTTPException(400, f"{PurePosixPath(filename).name}: not a model file; give one of "
+                                 f"{', '.join(MODEL_SUFFIXES)}")
+    return suffix
+
+
+def _import_model(src: Path, filename: str, out: Path) -> dict[str, Any]:
+    """Write the ganforge model that ``src`` is, or that another project's weight file converts to, as ``out``;
+    check it by loading it and return its metadata. Errors are one-line 400s that name ``filename``."""
+    from .. import api, artifact, importers
+
+    try:
+        if importers.is_foreign(src):
+            tensors, meta = importers.convert(src)
+            meta = dict(meta, imported=dict(meta["imported"], **{"from": filename}))
+            artifact.save(out, tensors, meta)
+        else:
+            shutil.copyfile(src, out)
+        return dict(api.load(out).meta)
+    except (GanforgeError, HTTPException) as e:
+        text = str(e.detail if isinstance(e, HTTPException) else e)
+    except Exception as e:  # an importer or predictor tripping on odd weights: still the file's fault
+        log.warning("import of %s failed", filename, exc_info=True)
+        text = f"{src}: cannot be read as a model ({type(e).__name__}: {e})"
+    text = (text.strip().splitlines() or ["unreadable"])[0].replace(str(out), filename).replace(str(src), filename)
+    raise HTTPException(400, text[:400])
+
 
 class _Multipart:
     """A streaming multipart/form-data reader (python-multipart) that writes the ``file`` part to ``out``
@@ -503,6 +571,43 @@ class _Multipart:
         self.out.flush()
         if self.filename is None:
             raise HTTPException(400, "multipart upload without a 'file' part")
+
+
+@dataclass
+class _Upload:
+    path: Path                      # the file, in the workspace's tmp folder; the caller removes it
+    size: int
+    filename: str | None = None     # a multipart file part's name
+    fields: dict[str, str] = field(default_factory=dict)  # a multipart form's small text fields
+
+
+async def _receive(request: Request, tmp_dir: Path, limit: int) -> _Upload:
+    """Stream the request body (raw, or the ``file`` part of a multipart form) into a file in ``tmp_dir``,
+    refused past ``limit`` bytes (413); on any error the file is removed."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise HTTPException(413, f"upload is {int(declared) / 2**20:.1f} MiB; the limit is {limit / 2**20:.1f} MiB")
+    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".upload")
+    up = _Upload(Path(tmp_name), 0)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            form = _Multipart(request, tmp_dir, f) if request.headers.get("content-type", "").startswith(
+                "multipart/form-data") else None
+            async for chunk in request.stream():
+                up.size += len(chunk)
+                if up.size > limit + (64 * 1024 if form else 0):
+                    raise HTTPException(413, f"upload is larger than the limit of {limit / 2**20:.1f} MiB")
+                if form:
+                    form.write(chunk)
+                else:
+                    f.write(chunk)
+            if form:
+                form.finish()
+                up.fields, up.filename, up.size = form.fields, form.filename, form.size
+    except BaseException:
+        up.path.unlink(missing_ok=True)
+        raise
+    return up
 
 
 def _latest_sample(folder: Path) -> str | None:

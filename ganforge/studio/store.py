@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL,              -- train | resume
+    kind TEXT NOT NULL,              -- train | resume | import (a finished job: an uploaded model)
     budget TEXT,                     -- JSON {"steps": ..., "minutes": ...}: a new budget for a resume
     state TEXT NOT NULL,             -- queued | running | stopping | finished | stopped | interrupted | failed
     pid INTEGER,
@@ -137,6 +137,24 @@ class Store:
             db.execute("UPDATE runs SET folder=? WHERE id=?", (str(folder_of(run_id)), run_id))
             db.execute("INSERT INTO jobs(run_id, kind, state, created) VALUES (?,?,?,?)",
                        (run_id, "train", "queued", time.time()))
+        return run_id
+
+    def add_imported_run(self, name: str, task: str, params: dict[str, Any], folder_of: Any, place: Any,
+                         step: int = 0) -> int:
+        """Insert a run whose model was uploaded, not trained: one job of kind ``import``, already finished, so
+        the run's status is ``finished`` like any trained run's. ``place(folder)`` puts the model folder in place
+        inside the transaction: when it fails nothing is recorded."""
+        now = time.time()
+        with self.tx() as db:
+            cur = db.execute("INSERT INTO runs(name, task, dataset_id, preset, params, folder, status, created) "
+                             "VALUES (?,?,?,?,?,?,?,?)", (name, task, None, "imported", json.dumps(params), "",
+                                                          "finished", now))
+            run_id = int(cur.lastrowid)
+            folder = folder_of(run_id)
+            db.execute("UPDATE runs SET folder=? WHERE id=?", (str(folder), run_id))
+            db.execute("INSERT INTO jobs(run_id, kind, state, step, progress, created, started, ended) "
+                       "VALUES (?,?,?,?,?,?,?,?)", (run_id, "import", "finished", int(step), 1.0, now, now, now))
+            place(folder)
         return run_id
 
     def run(self, run_id: int) -> dict[str, Any] | None:

@@ -507,3 +507,105 @@ def test_cli_has_the_studio_command():
         assert option in result.output
 
 
+
+
+# ------------------------------------------------------------------------------------------ uploaded models
+def _compact_pth(path: Path, nf: int = 8, nconv: int = 2, scale: int = 2) -> Path:
+    """A random-weight Real-ESRGAN SRVGGNetCompact file with the published key layout (as BasicSR saves it)."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    w = lambda *shape: torch.randn(*shape, generator=g) * 0.1  # noqa: E731
+    s = {"body.0.weight": w(nf, 3, 3, 3), "body.0.bias": w(nf), "body.1.weight": torch.rand(nf, generator=g) * 0.3}
+    for i in range(nconv):
+        s[f"body.{2 * i + 2}.weight"], s[f"body.{2 * i + 2}.bias"] = w(nf, nf, 3, 3), w(nf)
+        s[f"body.{2 * i + 3}.weight"] = torch.rand(nf, generator=g) * 0.3
+    last = 2 * nconv + 2
+    s[f"body.{last}.weight"], s[f"body.{last}.bias"] = w(3 * scale * scale, nf, 3, 3), w(3 * scale * scale)
+    torch.save({"params": s}, path)
+    return path
+
+
+def test_upload_a_ganforge_model_file(client, finished_run):
+    data = (client.ws / "runs" / f"run-{finished_run['id']:04d}" / "model.safetensors").read_bytes()
+    files = {"file": ("model.safetensors", data, "application/octet-stream")}
+    r = client.post("/api/models", files=files, data={"name": "my upload"})   # multipart, like data sets
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["name"] == "my upload" and run["status"] == "finished" and run["has_model"] and run["task"] == "image"
+    assert run["dataset_id"] is None and run["job"]["kind"] == "import" and run["params"]["model_file"] == \
+        "model.safetensors"
+    assert (client.ws / "runs" / f"run-{run['id']:04d}" / "model.safetensors").read_bytes() == data
+    caps = client.get(f"/api/runs/{run['id']}/model").json()
+    assert caps["sample"] and caps["walk"]
+    assert client.post(f"/api/runs/{run['id']}/generate", json={"n": 4}).status_code == 200
+    assert any(f["path"] == "model.safetensors" for f in client.get(f"/api/runs/{run['id']}/files").json())
+    assert client.get(f"/api/runs/{run['id']}").json()["status"] == "finished"
+    assert run["id"] in [x["id"] for x in client.get("/api/runs").json()]
+    r = client.post(f"/api/runs/{run['id']}/resume", json={})
+    assert r.status_code == 409 and "uploaded model" in r.json()["detail"]
+    assert leftovers(client) == []
+
+
+def test_upload_a_real_esrgan_pth_and_apply_it(client, tmp_path):
+    from PIL import Image
+
+    data = _compact_pth(tmp_path / "realesr-tiny-x2.pth").read_bytes()
+    r = client.post("/api/models", params={"filename": "realesr-tiny-x2.pth", "name": "esrgan"}, content=data)
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["name"] == "esrgan" and run["status"] == "finished" and run["params"]["arch"] == "esrgan"
+    caps = client.get(f"/api/runs/{run['id']}/model").json()
+    assert caps["apply"] is True and caps["task"] == "restore"
+    r = client.post(f"/api/runs/{run['id']}/apply", params={"filename": "in.png"}, content=png_bytes(2, 12, True))
+    assert r.status_code == 200, r.text
+    out = client.get(f"/api/runs/{run['id']}/files/{r.json()['files'][-1]}").content
+    assert Image.open(io.BytesIO(out)).size == (24, 24)
+    from ganforge import artifact
+    meta = artifact.read_meta(client.ws / "runs" / f"run-{run['id']:04d}")
+    assert meta["imported"]["from"] == "realesr-tiny-x2.pth"   # the name it was uploaded as, not the temp file
+    assert leftovers(client) == []
+
+
+@pytest.mark.parametrize("data,filename,message", [
+    (bytes(range(256)) * 40, "weights.pth", "weights.pth: not a readable weight file"),
+    (b"not a model", "notes.txt", "notes.txt: not a model file"),
+    (bytes(range(256)) * 40, "model.safetensors", "model.safetensors: not a readable safetensors file"),
+    (b"", "empty.pth", "empty.pth: empty upload"),
+    (None, "evil.pkl", "evil.pkl: refused: the pickle names"),   # a pickle with code is never run
+])
+def test_bad_model_uploads_are_one_line_400s(client, data, filename, message):
+    if data is None:
+        import os
+        import pickle
+
+        class Evil:
+            def __reduce__(self):
+                return (os.system, ("echo pwned",))
+        data = pickle.dumps({"G_ema": Evil()})
+    runs = len(client.get("/api/runs").json())
+    folders = sorted(p.name for p in (client.ws / "runs").iterdir())
+    r = client.post("/api/models", params={"filename": filename}, content=data)
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith(message) and "\n" not in detail and str(client.ws) not in detail
+    assert len(client.get("/api/runs").json()) == runs
+    assert sorted(p.name for p in (client.ws / "runs").iterdir()) == folders and leftovers(client) == []
+
+
+def test_upload_a_weight_file_of_no_known_architecture(client, tmp_path):
+    import torch
+
+    torch.save({"some.weight": torch.zeros(3, 3)}, tmp_path / "w.pth")
+    r = client.post("/api/models", params={"filename": "w.pth"}, content=(tmp_path / "w.pth").read_bytes())
+    assert r.status_code == 400 and r.json()["detail"].startswith("w.pth: no known architecture matches")
+    assert "\n" not in r.json()["detail"] and leftovers(client) == []
+
+
+def test_openapi_documents_both_forms_of_the_model_upload(client):
+    op = client.app.openapi()["paths"]["/api/models"]["post"]
+    content = op["requestBody"]["content"]
+    assert op["requestBody"]["required"] and {"multipart/form-data", "application/octet-stream"} <= set(content)
+    assert content["multipart/form-data"]["schema"]["required"] == ["file"]
+    assert content["application/octet-stream"]["schema"]["format"] == "binary"
+    assert {"filename", "name"} <= {p["name"] for p in op["parameters"]}

@@ -87,8 +87,17 @@ function renderRuns(runs) {
       <span class="badge ${esc(r.status)}">${esc(r.status)}</span> <span class="muted small">step ${j.step || 0}${left}</span></a>`;
   }).join("");
   $view.innerHTML = `<h1>Runs</h1>
-    <div class="row"><a class="button primary" href="#/new">New run</a> <a class="button" href="#/data">Data sets</a></div>
+    <div class="row"><a class="button primary" href="#/new">New run</a> <a class="button" href="#/data">Data sets</a>
+      <span class="muted">or a model file:</span> <input type="file" id="mfile" accept=".safetensors,.pth,.pt,.pkl,.ckpt,.bin">
+      <button id="mupload">Upload a model</button> <span id="mmsg" class="small"></span></div>
     ${runs.length ? `<div class="cards">${cards}</div>` : `<p class="muted">No runs yet. Add a data set, then start a run.</p>`}`;
+  document.getElementById("mupload").onclick = async () => {  // a finished run whose model is the upload
+    const f = document.getElementById("mfile").files[0], msg = document.getElementById("mmsg");
+    if (!f) return toast("choose a model file first", true);
+    msg.textContent = "uploading and checking…"; msg.className = "small";
+    try { const run = await api("POST", "/api/models?" + new URLSearchParams({filename: f.name}), f, true); location.hash = "#/run/" + run.id; }
+    catch (e) { msg.textContent = e.message; msg.className = "small err"; }
+  };
 }
 
 // --------------------------------------------------------------------------- the API, from its OpenAPI description
@@ -309,7 +318,7 @@ async function viewRun(id) {
     $("s-eta").textContent = ["running", "stopping"].includes(r.status) ? fmtTime(j.eta_s) : "–";
     const pct = Math.round(100 * (j.progress || 0)); $("s-pct").textContent = pct + "%"; $("s-bar").style.width = pct + "%";
     $("stop").disabled = !["queued", "running"].includes(r.status);
-    $("resume").disabled = !["stopped", "interrupted", "failed", "finished"].includes(r.status);
+    $("resume").disabled = j.kind === "import" || !["stopped", "interrupted", "failed", "finished"].includes(r.status);
     $("rerror").textContent = j.error || "";
   }
   function showSample(path) {
