@@ -84,6 +84,7 @@ class Trainer:
         self.divergences = 0
         self.last_record: dict[str, Any] = {}
         self.best: dict[str, Any] | None = None  # {"metric", "value", "step", "lower_is_better"}
+        self.evaluated_step = -1  # the step of the last evaluation (kept in checkpoints)
         self.status = "new"
         self.stopped_early: dict[str, Any] | None = None   # {"step", "reason"} when the task ended training
         self.state = TrainState(self)   # what callbacks see
@@ -155,6 +156,7 @@ class Trainer:
         return {
             "step": self.step, "elapsed": self._elapsed_now(), "lr_scale": self.lr_scale,
             "divergences": self.divergences, "ganforge_version": __version__, "best": self.best or {},
+            "evaluated_step": self.evaluated_step,
             "modules": {n: m.state_dict() for n, m in self.raw.items()},
             "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
             "ema": self.ema.state_dict() if self.ema else {},
@@ -178,6 +180,7 @@ class Trainer:
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
             self.lr_scale, self.divergences = float(state["lr_scale"]), int(state["divergences"])
             self.best = dict(state["best"]) if state.get("best") else None
+            self.evaluated_step = int(state.get("evaluated_step", -1))
             self._apply_lr()
             checkpoint.set_rng_state(state["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
@@ -242,8 +245,10 @@ class Trainer:
             self.elapsed = self._elapsed_now()
             self._t0 = None
             self.save_checkpoint()
-            if self.status == "finished":
+            if self.status == "finished" and self.evaluated_step != self.step:
+                # the final evaluation, once: a finished run resumed with the same budget must not log it again
                 self._eval()
+                self.save_checkpoint()
             self.export()
             for cb in self.callbacks:
                 cb.on_end(self.state, self.status)
@@ -363,6 +368,7 @@ class Trainer:
     def _eval(self) -> None:
         for cb in self.callbacks:
             cb.on_eval(self.state, self.step)
+        self.evaluated_step = self.step
         self.rt.barrier()
 
     def export(self, path: Path | None = None) -> Path | None:

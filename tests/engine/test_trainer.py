@@ -250,3 +250,19 @@ class ConstantRegRing(RecordingRing):
     def loss(self, phase, batch, nets, gen):
         loss, scalars = super().loss(phase, batch, nets, gen)
         return (loss * 0 + 1.5 if phase == "D_reg" else loss), scalars
+
+
+def test_a_finished_run_resumed_with_its_own_budget_logs_nothing_twice(tmp_path):
+    """Resuming a finished run (the studio does after a server restart) must not repeat the final evaluation."""
+    class Evals(Callback):
+        def on_eval(self, state, step):
+            state.log({"eval/score": float(step)})
+
+    log = tmp_path / "metrics.jsonl"
+    cbs = lambda: [MetricsLog(log), Evals()]  # noqa: E731
+    Trainer(Ring(), run_config(tmp_path, steps=12, eval_every=5, log_every=4), tmp_path, cbs()).fit()
+    for _ in range(2):
+        Trainer(Ring(), run_config(tmp_path, steps=12, eval_every=5, log_every=4), tmp_path, cbs()).fit(resume=True)
+    keys = [(r["step"], tuple(sorted(k for k in r if k != "step"))) for r in metrics(log)]
+    assert len(keys) == len(set(keys)), keys
+    assert [r["step"] for r in metrics(log) if "eval/score" in r] == [5, 10, 12]
