@@ -119,5 +119,5 @@ def convert(path: str | Path, arch: str | None = None, **options: Any) -> tuple[
     found = describe(state)
     if arch:
         raise CheckpointError(f"{path}: not a {arch} weight file (found {found})")
-    raise CheckpointError(f"{path}: no known architecture matches (found {found}); supported: "
-                          + "; ".join(f"{i.name} ({i.about})" for i in known.values()))
+    raise CheckpointError(f"{path}: not a ganforge model, and no known architecture matches (found {found}); "
+                          f"supported: {', '.join(sorted(known))} (see README, 'Use a model you already have')")

@@ -598,7 +598,7 @@ def test_upload_a_weight_file_of_no_known_architecture(client, tmp_path):
 
     torch.save({"some.weight": torch.zeros(3, 3)}, tmp_path / "w.pth")
     r = client.post("/api/models", params={"filename": "w.pth"}, content=(tmp_path / "w.pth").read_bytes())
-    assert r.status_code == 400 and r.json()["detail"].startswith("w.pth: no known architecture matches")
+    assert r.status_code == 400 and r.json()["detail"].startswith("w.pth: not a ganforge model, and no known architecture matches")
     assert "\n" not in r.json()["detail"] and leftovers(client) == []
 
 
