@@ -12,7 +12,6 @@ from typing import Optional
 
 import typer
 
-from ..errors import GanforgeError
 from . import models
 from .common import DynamicTyper, state, user_errors
 from .train import train_app

@@ -362,7 +362,6 @@ def report(real, synth, *, target: str | None = None, holdout=None, types: Any =
 
 def write_report(result: dict[str, Any], path, real=None, synth=None):
     """Write the report as JSON, or as a self-contained HTML page (pictures embedded) plus the JSON beside it."""
-    import json
     from pathlib import Path
 
     from ..fileio import write_bytes, write_json

@@ -666,6 +666,23 @@ def _nhwc(batches) -> np.ndarray:
     return np.concatenate([b.permute(0, 2, 3, 1).numpy() for b in batches])
 
 
+def inversion_report(model, lat: "Latent", image: Path, output: Path, preview: Path | None, resize: bool,
+                     tag: str = "") -> str:
+    """The lines an inversion verb prints (PSNR, SSIM, ``tag``; files written), writing the input |
+    reconstruction ``preview`` when asked."""
+    from ..imaging import media
+
+    ssim = f"  SSIM {lat.meta['ssim']:.3f}" if lat.meta.get("ssim") is not None else ""
+    lines = [f"PSNR {lat.meta['psnr']:.2f} dB{ssim}{tag}"]
+    if preview is not None:
+        target, _ = load_target(image, model, resize)
+        pair = _nhwc([target, lat.reconstruction])
+        media.save_image(preview, media.upscale(media.grid(pair, nrow=2), max(1, 128 // model.options.size)))
+        lines.append(f"wrote {preview}")
+    lines.append(f"wrote {output}")
+    return "\n".join(lines)
+
+
 class LatentVerbs:
     """The latent-space commands of an image generator (``ganforge invert|edit|directions|encoder|arithmetic``).
 
@@ -710,8 +727,6 @@ class LatentVerbs:
                steps: int = 300, features: str | None = None, encoder: Path | None = None, resize: bool = True,
                preview: Path | None = None, seed: int = 0, space: str = "z", noise: bool = False) -> str:
         """Find the latent (and class) whose image matches IN.png; keep it in a small file for editing."""
-        from ..imaging import media
-
         if space not in ("z", "w", "w+"):
             raise ConfigError(f"--space must be z, w or w+, got {space!r}")
         if space != "z":
@@ -726,15 +741,7 @@ class LatentVerbs:
         lat.meta["image"] = str(image)
         save_latent(output, lat, self)
         what = f"  class {lat.meta['classes'][0]}" if lat.meta.get("classes") else ""
-        ssim = f"  SSIM {lat.meta['ssim']:.3f}" if lat.meta.get("ssim") is not None else ""
-        lines = [f"PSNR {lat.meta['psnr']:.2f} dB{ssim}{what}"]
-        if preview is not None:
-            target, _ = load_target(image, self, resize)
-            pair = _nhwc([target, lat.reconstruction])
-            media.save_image(preview, media.upscale(media.grid(pair, nrow=2), max(1, 128 // self.options.size)))
-            lines.append(f"wrote {preview}")
-        lines.append(f"wrote {output}")
-        return "\n".join(lines)
+        return inversion_report(self, lat, image, output, preview, resize, what)
 
     @verb("edit", help={
         "output": "Edited image (png).",

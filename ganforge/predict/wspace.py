@@ -29,8 +29,8 @@ import torch
 
 from ..errors import ConfigError, DataError
 from .base import verb
-from .latent import (Directions, _FeatureLoss, _nhwc, _to_float, load_target, model_id, parse_seeds,
-                     supervised_directions)
+from .latent import (Directions, _FeatureLoss, _nhwc, _to_float, inversion_report, load_target, model_id,
+                     parse_seeds, supervised_directions)
 
 log = logging.getLogger("ganforge")
 
@@ -432,23 +432,13 @@ class WSpaceVerbs:
     # ---- the W branches of LatentVerbs' invert / edit / directions
     def _invert_w_verb(self, image: Path, output: Path, space: str, steps: int, features: str | None,
                        noise: bool, resize: bool, preview: Path | None, seed: int, cls: str | None) -> str:
-        from ..imaging import media
-
         lat = invert_w(self, image, space=space, steps=steps, features=features, noise=noise, resize=resize,
                        seed=seed, classes=cls)
         for note in lat.meta["notes"]:
             log.warning(note)
         lat.meta["image"] = str(image)
         save_w_latent(output, lat, self)
-        ssim = f"  SSIM {lat.meta['ssim']:.3f}" if lat.meta.get("ssim") is not None else ""
-        lines = [f"PSNR {lat.meta['psnr']:.2f} dB{ssim}  ({space}{', noise' if noise else ''})"]
-        if preview is not None:
-            target, _ = load_target(image, self, resize)
-            pair = _nhwc([target, lat.reconstruction])
-            media.save_image(preview, media.upscale(media.grid(pair, nrow=2), max(1, 128 // self.options.size)))
-            lines.append(f"wrote {preview}")
-        lines.append(f"wrote {output}")
-        return "\n".join(lines)
+        return inversion_report(self, lat, image, output, preview, resize, f"  ({space}{', noise' if noise else ''})")
 
     def _w_directions(self, method: str, k: int, n: int, data: str | None, seed: int) -> Directions:
         if method == "pca":

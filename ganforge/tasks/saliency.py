@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from ..config import option
 from ..data.saliency import read_fixations, read_saliency_data
