@@ -122,12 +122,26 @@ def run_verb(folder: Path, name: str, values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{name}: unknown field {unknown[0]!r}")
     kwargs = dict(values)
+    for key, value in kwargs.items():
+        _inside_workspace(folder, key, value)
     before = set((folder / OUT).glob("*")) if (folder / OUT).exists() else set()
     if "output" in inspect.signature(fn).parameters:
         kwargs["output"] = folder / OUT / _stamp(name, _output_suffix(fn))
     message = fn(model, **kwargs)
     after = set((folder / OUT).glob("*")) if (folder / OUT).exists() else set()
     return dict(_result(folder, sorted(after - before)), message=message or "")
+
+
+def _inside_workspace(folder: Path, key: str, value: Any) -> None:
+    """A text field that names a file or folder must name one inside the studio's workspace (its data sets and
+    runs): a form on a web page does not get to read the server's other files."""
+    if not isinstance(value, str) or value.startswith("builtin:") or not any(c in value for c in "/\\~"):
+        return
+    workspace = folder.resolve().parents[1]
+    try:
+        Path(value).expanduser().resolve().relative_to(workspace)
+    except ValueError:
+        raise ConfigError(f"{key}: only files inside the studio's workspace can be used here") from None
 
 
 def _output_suffix(fn) -> str:

@@ -375,6 +375,8 @@ def test_model_generate_walk(client, finished_run):
     assert r.status_code == 400 and "no verb 'invert' the studio can run" in r.json()["detail"]
     r = client.post(f"/api/runs/{run_id}/verbs/arithmetic", json={"a": "1", "b": "2", "c": "3", "zz": 1})
     assert r.status_code == 400 and "unknown field 'zz'" in r.json()["detail"]
+    r = client.post(f"/api/runs/{run_id}/verbs/arithmetic", json={"a": "/etc/passwd", "b": "2", "c": "3"})
+    assert r.status_code == 400 and "inside the studio's workspace" in r.json()["detail"]
     a = client.post(f"/api/runs/{run_id}/generate", json={"n": 9, "seed": 3}).json()
     b = client.post(f"/api/runs/{run_id}/generate", json={"n": 9, "seed": 3}).json()
     c = client.post(f"/api/runs/{run_id}/generate", json={"n": 9, "seed": 4}).json()
