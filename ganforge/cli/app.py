@@ -27,9 +27,12 @@ for _name, _fn in models.COMMANDS.items():
 def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
           verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output.")) -> None:
     state["debug"] = debug
+    from rich.console import Console
     from rich.logging import RichHandler
+    # logs go to stderr: stdout is for what a command outputs (the JSON of --dry-run, a report's lines)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(show_path=False, show_time=False, markup=False)])
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False,
+                                              markup=False)])
     for noisy in ("matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
