@@ -1,8 +1,9 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Both create .venv when missing.
 # torch==2.13.0 (the CPU build) goes in first and is then pinned through a constraints file,
 # so that no later requirement can swap it for a CUDA build.
-# spandrel (the import tests' oracle) declares torchvision, which does not work here and which the architectures
-# the tests compare against never use: it goes in with --no-deps (einops, its one other need, is in the dev extra).
+# spandrel (the import tests' oracle) declares a vision package that does not work with this torch build and that
+# the architectures the tests compare against never use (README's dependency table says which): it goes in with
+# --no-deps (einops, its one other need, is in the dev extra).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -248,9 +248,9 @@ def load_latent(path: str | Path, model=None) -> Latent:
     return Latent(tensors["z"], y, meta)
 
 
-def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plural: str, model=None):
-    """(tensors, meta) of a small ganforge file of ``kind``; one-line errors for a missing file, another
-    kind, or vectors ``tensors[key]`` whose size is not ``model``'s z."""
+def read_small_file(path: str | Path, kind: str, what: str, how: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, meta) of a small ganforge file of ``kind`` (latents, directions); one-line errors for a
+    missing file or another kind of file."""
     from .. import artifact
 
     path = Path(path)
@@ -260,6 +260,14 @@ def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plura
     if meta.get("kind") != kind:
         raise ConfigError(f"{path}: not a {what} file (kind {meta.get('kind') or meta.get('task')!r})")
     tensors, _ = artifact.load(path)
+    return tensors, meta
+
+
+def _read_kind(path: str | Path, kind: str, what: str, how: str, key: str, plural: str, model=None):
+    """(tensors, meta) of a small ganforge file of ``kind`` whose vectors ``tensors[key]`` are checked:
+    [N, size] finite floats, the size of ``model``'s z (or W, for files in W space)."""
+    path = Path(path)
+    tensors, meta = read_small_file(path, kind, what, how)
     v = tensors.get(key)
     if v is None:
         raise ConfigError(f"{path}: a {what} file without its {key!r} tensor; the file is damaged")
@@ -813,29 +821,22 @@ class LatentVerbs:
         if space == "w" or method == "labelled":
             if method == "labelled" and space != "w" and space is not None and not w_model:
                 raise ConfigError("--method labelled works in W space: it needs a generator with a mapping network")
-            d = self._w_directions(method, k, n, data, seed)
-            output = output or self._beside_model("directions.safetensors", "-o")
-            save_directions(output, d, self)
-            lines = [f"{len(d.names)} directions in W: {', '.join(d.names)}"]
-            if preview is not None:
-                self._w_directions_preview(d, preview, seed)
-                lines.append(f"wrote {preview}")
-            lines.append(f"wrote {output}")
-            return "\n".join(lines)
-        if method == "pca":
-            d = pca_directions(self, k=k, n=n, seed=seed, space=space)
+            d, where, draw = self._w_directions(method, k, n, data, seed), " in W", self._w_directions_preview
+        elif method == "pca":
+            d, where, draw = pca_directions(self, k=k, n=n, seed=seed, space=space), "", self._directions_preview
         elif method == "classifier":
             if features is None:
                 raise ConfigError("--method classifier needs --features FILE (a domain classifier)")
             from ..metrics.features import load_features
             d = classifier_directions(self, load_features(features).logits, n=n, seed=seed)
+            where, draw = "", self._directions_preview
         else:
             raise ConfigError(f"--method must be pca or classifier, got {method!r}")
         output = output or self._beside_model("directions.safetensors", "-o")
         save_directions(output, d, self)
-        lines = [f"{len(d.names)} directions: {', '.join(d.names)}"]
+        lines = [f"{len(d.names)} directions{where}: {', '.join(d.names)}"]
         if preview is not None:
-            self._directions_preview(d, preview, seed)
+            draw(d, preview, seed)
             lines.append(f"wrote {preview}")
         lines.append(f"wrote {output}")
         return "\n".join(lines)

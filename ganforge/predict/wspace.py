@@ -30,7 +30,7 @@ import torch
 from ..errors import ConfigError, DataError
 from .base import verb
 from .latent import (Directions, _FeatureLoss, _nhwc, _to_float, inversion_report, load_target, model_id,
-                     parse_seeds, supervised_directions)
+                     parse_seeds, read_small_file, supervised_directions)
 
 log = logging.getLogger("ganforge")
 
@@ -253,15 +253,8 @@ def is_w_latent(path: str | Path) -> bool:
 
 
 def load_w_latent(path: str | Path, model) -> WLatent:
-    from .. import artifact
-
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such latent file (write one with 'ganforge invert --space w')")
-    meta = artifact.read_meta(path)
-    if meta.get("kind") != W_LATENT_KIND:
-        raise ConfigError(f"{path}: not a W latent file (kind {meta.get('kind')!r})")
-    tensors, _ = artifact.load(path)
+    tensors, meta = read_small_file(path, W_LATENT_KIND, "W latent", "write one with 'ganforge invert --space w'")
     G = require_w(model)
     ws = tensors.get("ws")
     if ws is None or ws.ndim != 3 or tuple(ws.shape[1:]) != (G.num_ws, G.w_dim) or not torch.isfinite(ws).all():
