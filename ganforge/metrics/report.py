@@ -38,7 +38,9 @@ def compare_files(real: str | Path, synth: str | Path, output: str | Path, *, ki
 
     r, s = (r if r is not None else read_table(real)), read_table(synth)
     result = table_report(r, s, target=target, types=types, seed=seed, holdout=read_table(holdout) if holdout else None)
+    q = result["sdmetrics_quality"]
     return (f"fidelity {result['fidelity']['score']:.3f} (holdout {result['fidelity_of_holdout']:.3f})  "
+            f"SDMetrics-compatible quality {q['overall']:.3f} (holdout {result['sdmetrics_quality_of_holdout']:.3f})  "
             f"detection {result['detection']['score']:.3f}  "
             f"exact copies {result['privacy']['exact_copy_rate']['synthetic']:.2%}\n"
             f"wrote {write_report(result, output, real=r, synth=s)}")

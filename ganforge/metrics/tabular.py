@@ -72,13 +72,16 @@ def _floats(s) -> np.ndarray:
     return num.astype("float64").to_numpy()
 
 
+MISSING = "\0missing"
+
+
 def _labels(s) -> np.ndarray:
     """Discrete values as strings (numbers normalised so 1 and 1.0 agree), missing as ''."""
     v = s.to_numpy(dtype=object)
     out = np.empty(len(v), dtype=object)
     for i, x in enumerate(v):
         if x is None or (isinstance(x, float) and np.isnan(x)):
-            out[i] = "\0missing"
+            out[i] = MISSING
         elif isinstance(x, (float, np.floating)) and float(x).is_integer():
             out[i] = str(int(x))
         else:
@@ -173,6 +176,74 @@ def fidelity(real, synth, kinds: dict[str, str] | None = None, detail: bool = Fa
         out["per_column"] = shapes
         out["worst_pairs"] = dict(sorted(pairs.items(), key=lambda kv: kv[1])[:10])
     return out
+
+
+SDM_CORRELATION_THRESHOLD = 0.5   # SDMetrics' QualityReport: pairs that count (real |Pearson| above this)
+SDM_ASSOCIATION_THRESHOLD = 0.3   # ... and real Cramer's V above this
+
+
+def sdmetrics_quality(real, synth, kinds: dict[str, str] | None = None) -> dict[str, Any]:
+    """SDMetrics' QualityReport figures, computed as SDMetrics 0.32 computes them, so scores can be set
+    beside published ones: Column Shapes (mean of KSComplement on numeric columns and TVComplement on
+    discrete ones, missing values dropped), Column Pair Trends (numeric pairs: 1 - |Pearson real - Pearson
+    synthetic| / 2 on rows where both are present; other pairs: ContingencySimilarity, a numeric column cut
+    into 10 equal-width bins of its own table's range, missing values a category of their own) and their mean.
+    As in SDMetrics, only pairs with a real trend count: |Pearson| > 0.5, or Cramer's V > 0.3.
+
+    Unlike :func:`fidelity`, every pair is considered (no column cap) and bins follow SDMetrics, not quantiles.
+    """
+    kinds = kinds or column_kinds(real)
+    _check_columns(real, synth, kinds)
+    nums = {n: (_numeric(real[n]), _numeric(synth[n])) for n, k in kinds.items() if k == "numeric"}
+    cats = {n: (_labels(real[n]), _labels(synth[n])) for n, k in kinds.items() if k != "numeric"}
+    shapes = {n: 1.0 - ks_statistic(*nums[n]) if n in nums
+              else 1.0 - tv_distance(*(c[c != MISSING] for c in cats[n])) for n in kinds}
+    binned = {n: tuple(_sdm_bins(x) for x in pair) for n, pair in nums.items()}
+    names, pairs = list(kinds), []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if a in nums and b in nums:
+                (ra, sa), (rb, sb) = nums[a], nums[b]
+                r = _corr(ra, rb)
+                if abs(r) > SDM_CORRELATION_THRESHOLD:
+                    pairs.append(1.0 - abs(r - _corr(sa, sb)) / 2)
+                continue
+            (ra, sa), (rb, sb) = (cats.get(a) or binned[a]), (cats.get(b) or binned[b])
+            if _cramers_v(ra, rb) > SDM_ASSOCIATION_THRESHOLD:
+                pairs.append(1.0 - _sdm_contingency_tv(ra, rb, sa, sb))
+    shape_mean = float(np.mean(list(shapes.values())))
+    pair_mean = float(np.mean(pairs)) if pairs else float("nan")
+    overall = (shape_mean + pair_mean) / 2 if pairs else shape_mean
+    return {"overall": overall, "column_shapes": shape_mean, "column_pair_trends": pair_mean}
+
+
+def _sdm_bins(x: np.ndarray) -> np.ndarray:
+    """SDMetrics' discretisation: np.digitize on 10 equal-width edges of the column's own present range."""
+    present = x[~np.isnan(x)]
+    edges = np.histogram_bin_edges(present) if len(present) else np.array([0.0, 1.0])
+    return np.digitize(x, edges).astype(str).astype(object)
+
+
+def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Cramer's V of two discrete columns (0 when either has a single value)."""
+    from scipy.stats.contingency import association
+
+    _, ia = np.unique(a.astype(str), return_inverse=True)
+    _, ib = np.unique(b.astype(str), return_inverse=True)
+    table = np.zeros((ia.max() + 1, ib.max() + 1), np.int64)
+    np.add.at(table, (ia, ib), 1)
+    if min(table.shape) < 2:
+        return 0.0
+    return float(association(table, method="cramer"))
+
+
+def _sdm_contingency_tv(ra, rb, sa, sb) -> float:
+    """Total variation between the joint frequencies of two discrete columns in real and synthetic rows."""
+    def freq(a, b):
+        keys, counts = np.unique(np.char.add(np.char.add(a.astype(str), "\x01"), b.astype(str)), return_counts=True)
+        return dict(zip(keys, counts / counts.sum()))
+    fr, fs = freq(ra, rb), freq(sa, sb)
+    return 0.5 * float(sum(abs(fr.get(k, 0.0) - fs.get(k, 0.0)) for k in set(fr) | set(fs)))
 
 
 def _check_columns(real, synth, kinds) -> None:
@@ -352,6 +423,9 @@ def report(real, synth, *, target: str | None = None, holdout=None, types: Any =
                            "columns": kinds, "note": note}
     out["fidelity"] = fidelity(real, synth, kinds, detail=True)
     out["fidelity_of_holdout"] = fidelity(real, holdout, kinds)["score"]
+    # the same idea on SDMetrics' exact definitions, to set beside published QualityReport figures
+    out["sdmetrics_quality"] = sdmetrics_quality(real, synth, kinds)
+    out["sdmetrics_quality_of_holdout"] = sdmetrics_quality(real, holdout, kinds)["overall"]
     if detect:
         out["detection"] = detection(real, synth, kinds, seed)
     if target is not None:
@@ -420,11 +494,17 @@ def _html(result: dict[str, Any], real, synth) -> str:
     f = result["fidelity"]
     head = (f"<p>fidelity <b>{f['score']:.3f}</b> (column shapes {f['column_shapes']:.3f}, pair trends "
             f"{f['pair_trends']:.3f}); a real holdout scores {result['fidelity_of_holdout']:.3f}.</p>")
+    q = result.get("sdmetrics_quality")
+    if q:
+        head += (f"<p>SDMetrics-compatible quality <b>{q['overall']:.3f}</b> (column shapes {q['column_shapes']:.3f}, "
+                 f"column pair trends {q['column_pair_trends']:.3f}; a real holdout scores "
+                 f"{result['sdmetrics_quality_of_holdout']:.3f}): the QualityReport's definitions, so the figure "
+                 "can be set beside published ones.</p>")
     body = "".join(f'<img src="{p}">' for p in pics)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>ganforge table report</title></head><body>"
             f"<h1>Synthetic table report</h1>{head}{body}<h2>All figures</h2><pre>"
             f"{html.escape(json.dumps(result, indent=2))}</pre></body></html>")
 
 
-__all__ = ["write_report", "fidelity", "column_shapes", "pair_trends", "detection", "utility", "privacy", "report",
+__all__ = ["write_report", "fidelity", "sdmetrics_quality", "column_shapes", "pair_trends", "detection", "utility", "privacy", "report",
            "independent_columns", "column_kinds", "ks_statistic", "tv_distance"]

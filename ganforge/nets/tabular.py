@@ -57,3 +57,17 @@ class TableCritic(nn.Module):
 
     def forward(self, packed: torch.Tensor) -> torch.Tensor:
         return self.net(packed)
+
+
+@register
+class TableCopula(nn.Module):
+    """Standard normal noise [N, d] -> correlated normal scores ``noise @ chol.T`` (a Gaussian copula's
+    sampler; :mod:`ganforge.data.copula` turns scores into values). ``chol`` is the Cholesky factor of the
+    scores' correlation, stored in the model file like any network weight."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("chol", torch.eye(dim))
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        return noise @ self.chol.T

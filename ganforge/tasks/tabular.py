@@ -36,24 +36,22 @@ import torch.nn.functional as F
 
 from .. import losses
 from ..config import option, to_dict
+from ..data.copula import GaussianCopula, quantile_grid
 from ..data.table_codec import TableCodec
 from ..data.tables import NUMERIC, ColumnSpec, fingerprint, infer_schema, read_table, restore_column
 from ..engine import AdversarialTask, Callback, Phase
 from ..data.small import MIN_ROWS, warn_if_small
 from ..errors import ConfigError, DataError, GanforgeError
 from ..nets import registry
-from ..nets.tabular import TableCritic, TableGenerator
+from ..nets.tabular import TableCopula, TableCritic, TableGenerator
 from ..predict.base import ExportGraph, Model, NotSupported
 from . import register
 
 log = logging.getLogger("ganforge.tasks.table")
 
 VALIDATION_MIN_ROWS = 1000   # below this, model selection scores against (a sample of) the training rows
-def quantile_grid(rows: int) -> np.ndarray:
-    """Calibration quantiles: 101 on large tables, fewer on small ones (at most one per 20 rows), so that
-    the stored quantiles never amount to a list of the column's real values."""
-    return np.linspace(0, 1, int(min(101, max(11, rows // 20))))
 CALIBRATION_ROWS = 10_000
+MODELS = ("gan", "copula", "auto")
 
 
 class ConditionError(GanforgeError):
@@ -67,6 +65,10 @@ class TableOptions:
     types: Any = option(None, "Override inferred types: age=int,zip=categorical,id=drop (int, float, categorical, "
                         "bool, datetime, drop); a dict from Python.")
     target: str | None = option(None, "Column to predict (utility reports, preferred condition).")
+    model: str = option("gan", "gan (the conditional table GAN), copula (a Gaussian copula with the table's own "
+                        "marginals: seconds to fit, strong on small tables) or auto (train the GAN, keep whichever "
+                        "of the two scores the higher fidelity; the model file says which and why).",
+                        choices=MODELS)
     pac: int = option(10, "Rows the critic judges together (PacGAN); the batch is rounded to a multiple.")
     z_dim: int = option(128, "Noise size.")
     gen_dims: list[int] = option(default_factory=lambda: [256, 256], help="Generator hidden widths.")
@@ -97,6 +99,12 @@ class TableOptions:
         for name in ("pac", "z_dim", "max_modes", "max_levels", "eval_rows"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.model not in MODELS:
+            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.model == "auto" and not self.select:
+            raise ConfigError("model auto chooses by fidelity: it needs select (drop --no-select, or pick --model)")
+        if self.model != "gan" and self.dp_epsilon is not None:
+            raise ConfigError(f"model {self.model}: differential privacy covers the GAN's critic only; use --model gan")
         if not 0 <= self.validation < 0.5:
             raise ConfigError(f"validation must be in [0, 0.5), got {self.validation}")
         if self.tau <= 0 or self.gp_weight < 0:
@@ -265,6 +273,11 @@ class TabularSynthesis(AdversarialTask):
         self.phases = [Phase("D", "D", 1), Phase("G", "G", 1)]
         self._warned_batch = False
         self._early_stop: str | None = None
+        # the copula candidate (--model copula / auto): fitted once, in seconds, on the training rows
+        self.copula = GaussianCopula.fit(self.codec, train_values, seed=seed) if opt.model != "gan" else None
+        self.family = "copula" if opt.model == "copula" else "gan"   # what export() writes
+        self.best_family: str | None = None                           # the family of model-best.safetensors
+        self.scores: dict[str, Any] = {}                              # auto: the scores the choice rests on
 
     def _private_setup(self, opt: TableOptions, n: int):
         """DP-SGD on the critic: one record per critic input, Poisson sampling, and no step of the run may
@@ -284,6 +297,8 @@ class TabularSynthesis(AdversarialTask):
         return PrivacyAccount(sample_rate=1.0, noise=opt.dp_noise, delta=delta, max_grad_norm=opt.dp_max_grad_norm)
 
     def stop_reason(self) -> str | None:
+        if self.options.model == "copula":
+            return "the Gaussian copula is fitted (--model copula trains no GAN)"
         if self.privacy is not None and self.privacy.steps and \
                 self.privacy.epsilon(self.privacy.steps + 1) > self.options.dp_epsilon:
             return (f"privacy budget spent: epsilon {self.privacy.epsilon():.3f} of {self.options.dp_epsilon} "
@@ -291,9 +306,14 @@ class TabularSynthesis(AdversarialTask):
         return self._early_stop
 
     def state_dict(self) -> dict[str, Any]:
-        return {"dp_steps": self.privacy.steps} if self.privacy is not None else {}
+        out: dict[str, Any] = {"dp_steps": self.privacy.steps} if self.privacy is not None else {}
+        if self.copula is not None:
+            out.update(best_family=self.best_family, scores=self.scores)
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_family = state.get("best_family", self.best_family)
+        self.scores = dict(state.get("scores") or self.scores)
         if self.privacy is not None:
             self.privacy.steps = int(state.get("dp_steps", 0))
 
@@ -399,11 +419,31 @@ class TabularSynthesis(AdversarialTask):
         return [] if self.privacy is not None else [FidelitySelection(self)]
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        if self.family == "copula":
+            model = self.copula_predictor()
+            tensors, specs = registry.export({"G": model.G})
+            return tensors, {**model.meta, "nets": specs, "choice": self.choice()}
         G = ema if ema is not None else copy.deepcopy(raw["G"]).eval()
         tensors, specs = registry.export({"G": G})
         return tensors, {"nets": specs, "options": to_dict(self.options), "codec": self.codec.to_json(),
                          "cond_freq": self.cond.freq, "calibration": self.predictor(G).meta["calibration"],
-                         "privacy": self.privacy.describe() if self.privacy is not None else None}
+                         "privacy": self.privacy.describe() if self.privacy is not None else None,
+                         "family": "gan", "choice": self.choice()}
+
+    def choice(self) -> dict[str, Any] | None:
+        """--model auto: which family the model file holds and why (the scores it was chosen on)."""
+        if self.options.model != "auto" or not self.scores:
+            return None
+        return {"family": self.family, **self.scores}
+
+    def copula_predictor(self, step: int = 0) -> "TableModel":
+        """A sampler for the fitted Gaussian copula (its Cholesky factor is the network's weight)."""
+        G = TableCopula(self.copula.dim)
+        G.chol.copy_(torch.from_numpy(self.copula.cholesky()).float())
+        meta = {"task": self.name, "options": to_dict(self.options), "codec": self.codec.to_json(),
+                "cond_freq": self.cond.freq, "step": step, "calibration": {}, "family": "copula",
+                "copula": self.copula.to_json()}
+        return TableModel({"G": G.eval()}, meta, codec=self.codec)
 
     def predictor(self, G: nn.Module, step: int = 0) -> "TableModel":
         """A sampler for generator ``G`` (in eval mode), with its marginal calibration measured."""
@@ -440,20 +480,42 @@ class FidelitySelection(Callback):
     def on_eval(self, state, step: int) -> None:
         from ..metrics.tabular import fidelity
 
+        task, opt = self.task, self.task.options
+        if task.copula is not None and "copula" not in task.scores:   # once: the copula does not train
+            synth = task.copula_predictor(step).sample(len(task.reference), seed=0)
+            score = fidelity(task.reference, synth, self.kinds)["score"]
+            task.scores["copula"] = round(score, 5)
+            state.log({"eval/copula_fidelity": score})
+            self._consider(state, "copula", score)
+        if opt.model == "copula":
+            return
         G = state.sampling_net("G")
         if G is state.net("G"):   # no EMA: sample from a copy in eval mode, not the network in training
             G = copy.deepcopy(G).eval()
-        model = self.task.predictor(G, step)
-        synth = model.sample(len(self.task.reference), seed=0)
-        score = fidelity(self.task.reference, synth, self.kinds)
+        model = task.predictor(G, step)
+        synth = model.sample(len(task.reference), seed=0)
+        score = fidelity(task.reference, synth, self.kinds)
         state.log({f"eval/{k}": v for k, v in score.items()})
-        if self.task.options.select:
-            state.consider_best("eval/fidelity", score["score"], lower_is_better=False)
+        if task.copula is not None and score["score"] > task.scores.get("gan", -1.0):
+            task.scores.update(gan=round(score["score"], 5), gan_step=step)
+        if opt.select:
+            self._consider(state, "gan", score["score"])
         self._patience(state, step, score["score"])
+
+    def _consider(self, state, family: str, value: float) -> None:
+        """Offer the model of ``family`` as the best so far (the engine writes model-best.safetensors)."""
+        task = self.task
+        before, task.family = task.family, family
+        try:
+            if state.consider_best("eval/fidelity", value, lower_is_better=False):
+                task.best_family = family
+        finally:
+            task.family = before
 
     def _patience(self, state, step: int, value: float) -> None:
         opt = self.task.options
-        if self.leader is None and state.best and state.best.get("metric") == "eval/fidelity":
+        if self.leader is None and state.best and state.best.get("metric") == "eval/fidelity" \
+                and self.task.best_family != "copula":
             self.leader = (state.best["value"], state.best["step"])   # after a resume
         if self.leader is None or value >= self.leader[0] + opt.min_delta:
             self.leader = (value, step)
@@ -464,20 +526,38 @@ class FidelitySelection(Callback):
 
     def on_end(self, state, status: str) -> None:
         from .. import artifact
+        from ..fileio import atomic_path
 
+        task = self.task
         run_dir = state.run_dir
         best = run_dir / artifact.BEST_MODEL_FILE
         final = run_dir / artifact.MODEL_FILE
-        if status == "failed" or not self.task.options.select or not best.exists() or not state.best \
-                or state.best.get("step") == state.step:
+        if status == "failed" or not task.options.select or not best.exists() or not state.best:
             return
-        from ..fileio import atomic_path
+        if state.best.get("step") != state.step or task.best_family not in (None, task.family):
+            shutil.copyfile(final, run_dir / "model-last.safetensors")
+            with atomic_path(final) as tmp:
+                shutil.copyfile(best, tmp)
+            log.info("model.safetensors is the best model (%s, step %d, fidelity %.4f); the last is "
+                     "model-last.safetensors", task.best_family or "gan", state.best["step"], state.best["value"])
+        if task.options.model == "auto" and task.scores:
+            self._record_choice(final)
 
-        shutil.copyfile(final, run_dir / "model-last.safetensors")
-        with atomic_path(final) as tmp:
-            shutil.copyfile(best, tmp)
-        log.info("model.safetensors is the best model (step %d, fidelity %.4f); the last is model-last.safetensors",
-                 state.best["step"], state.best["value"])
+    def _record_choice(self, final: Path) -> None:
+        """Write the complete reasons of --model auto's choice into the model file, and say them."""
+        from .. import artifact
+
+        task, sc = self.task, self.task.scores
+        family = task.best_family or "gan"
+        on = "the held-out validation rows" if task.data_info["validation_rows"] else "the training rows"
+        gan = f"the GAN (best {sc['gan']:.4f} at step {sc['gan_step']})" if "gan" in sc else "the GAN (not scored)"
+        cop = f"the Gaussian copula ({sc['copula']:.4f})"
+        first, second = (cop, gan) if family == "copula" else (gan, cop)
+        reason = f"chose {first} over {second}: fidelity (column shapes and pair trends) on {on}"
+        tensors, meta = artifact.load(final)
+        meta["choice"] = {"family": family, "reason": reason, **sc}
+        artifact.save(final, tensors, meta)
+        log.info("model auto: %s", reason)
 
 
 # --------------------------------------------------------------------------------------- conditions
@@ -637,6 +717,9 @@ class TableModel(Model):
         self.codec = codec or TableCodec.from_json(meta["codec"])
         self.cond = CondSampler(self.codec, None, meta["cond_freq"])
         self.calibration = meta.get("calibration") or {}
+        #: "gan", or "copula": then G is a TableCopula and the copula's marginals decode its scores
+        self.family = meta.get("family", "gan")
+        self.copula = GaussianCopula.from_json(meta["copula"]) if self.family == "copula" else None
 
     @classmethod
     def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
@@ -650,6 +733,8 @@ class TableModel(Model):
     def export_graph(self) -> ExportGraph:
         """noise [N, z_dim] (and cond [N, cond_dim]) -> the encoded row [N, dim]: tanh scalars and softmax
         blocks; ``decoding`` says how a row becomes the table's values."""
+        if self.copula is not None:
+            return self._copula_graph()
         codec, k = self.codec, self.codec.cond_dim
         module = _TableGraph(self.G, [(s.start, s.size, s.act) for s in codec.spans])
 
@@ -671,6 +756,22 @@ class TableModel(Model):
         return ExportGraph(module, inputs, ["row"], {name: {0: "batch"} for name in inputs}, info, out,
                            "table generator: noise (and a conditional vector) -> one encoded row per noise vector",
                            make_inputs, decoding=self._decoding())
+
+    def _copula_graph(self) -> ExportGraph:
+        """noise [N, columns] -> correlated normal scores [N, columns]; ``decoding`` maps scores to values."""
+        d = self.copula.dim
+
+        def make_inputs(n: int, seed: int, dims: dict[str, int]) -> dict[str, torch.Tensor]:
+            return {"noise": torch.randn(n, d, generator=torch.Generator().manual_seed(seed))}
+
+        inputs = make_inputs(2, 0, {})
+        info = {"noise": {"shape": ["batch", d], "dtype": "float32", "range": "standard normal N(0, 1)",
+                          "meaning": "one noise vector per row"}}
+        out = {"scores": {"shape": ["batch", d], "dtype": "float32", "range": "normal scores",
+                          "meaning": "one correlated normal score per column: see decoding"}}
+        return ExportGraph(self.G, inputs, ["scores"], {"noise": {0: "batch"}}, info, out,
+                           "Gaussian copula: noise -> correlated normal scores, one per column", make_inputs,
+                           decoding={**self.copula.describe(), "levels": self._decoding()["columns"]})
 
     def _decoding(self) -> dict[str, Any]:
         """How an exported row becomes values (what ``sample`` does), and how ``cond`` is made."""
@@ -718,6 +819,9 @@ class TableModel(Model):
     @torch.no_grad()
     def _values(self, n: int, gen: torch.Generator, rng: np.random.Generator, native: Condition | None):
         """Model values per column (before calibration and dtype restoration)."""
+        if self.copula is not None:   # conditions are met by rejection (``native`` is never set)
+            scores = self.G(torch.randn(n, self.copula.dim, generator=gen).to(self.device)).float().cpu().numpy()
+            return self.copula.decode(scores, self.codec, rng)
         z = torch.randn(n, self.options.z_dim, generator=gen)
         if native is not None:
             k = next(i for i, (c, _) in enumerate(self.codec.discrete) if self.codec.schema.columns[c].name == native.column)
@@ -764,7 +868,7 @@ class TableModel(Model):
         rows = int(n)
         conds = resolve_conditions(parse_where(condition), self.codec)
         native = None
-        natives = [c for c in conds if c.native is not None]
+        natives = [c for c in conds if c.native is not None] if self.copula is None else []
         if natives:  # condition on the rarest one; the others are checked by rejection
             native = min(natives, key=lambda c: c.spec.counts[c.native])
         rest = [c for c in conds if c is not native]
