@@ -2,7 +2,8 @@
 
 Each column gets a *normal score*: numeric values by rank (ties broken at random), discrete levels by the
 interval of the cumulative frequency each level occupies (a uniform draw inside it), both mapped through the
-inverse normal CDF. The model is the correlation matrix of those scores plus each column's marginal:
+inverse normal CDF. A nominal column's levels are laid out in the order of their mean position on the numeric
+columns' first principal axis, so a level tied to high or low values sits at that end of the scale. The model is the correlation matrix of those scores plus each column's marginal:
 
 - numeric columns: the quantiles of the present values on :func:`quantile_grid` (at most one quantile per
   20 rows on small tables, so the stored numbers never amount to a list of real values), sampled by
@@ -46,28 +47,42 @@ class GaussianCopula:
         rng = np.random.default_rng(seed)
         n = len(next(iter(values.values())))
         grid = quantile_grid(n)
-        columns, scores = [], []
-        for spec, st in zip(codec.schema.columns, codec.state):
-            v = values[spec.name]
-            if spec.kind in NUMERIC:
-                x = np.asarray(v, np.float64)
-                miss = np.isnan(x)
-                present = x[~miss]
-                columns.append({"name": spec.name, "kind": "numeric", "missing": float(miss.mean()),
-                                "quantiles": np.quantile(present, grid).tolist()})
-                # ranks of the present values (ties at random); a missing value takes a random score
-                u = rng.random(n)
-                order = np.lexsort((rng.random(len(present)), present))
-                ranks = np.empty(len(present))
-                ranks[order] = np.arange(len(present))
-                u[~miss] = (ranks + 0.5) / len(present)
-            else:
-                idx = codec.level_indices(spec, st, v)
-                freq = np.bincount(idx, minlength=st["size"]).astype(np.float64)
-                cum = np.r_[0.0, np.cumsum(freq)] / n
-                columns.append({"name": spec.name, "kind": "discrete", "frequencies": (freq / n).tolist()})
-                u = cum[idx] + rng.random(n) * (cum[idx + 1] - cum[idx])
+        columns: list[dict[str, Any]] = []
+        scores: list[np.ndarray | None] = []
+        for spec, st in zip(codec.schema.columns, codec.state):   # numeric columns first: they order the levels
+            if spec.kind not in NUMERIC:
+                columns.append({"name": spec.name, "kind": "discrete"})
+                scores.append(None)
+                continue
+            x = np.asarray(values[spec.name], np.float64)
+            miss = np.isnan(x)
+            present = x[~miss]
+            columns.append({"name": spec.name, "kind": "numeric", "missing": float(miss.mean()),
+                            "quantiles": np.quantile(present, grid).tolist()})
+            # ranks of the present values (ties at random); a missing value takes a random score
+            u = rng.random(n)
+            order = np.lexsort((rng.random(len(present)), present))
+            ranks = np.empty(len(present))
+            ranks[order] = np.arange(len(present))
+            u[~miss] = (ranks + 0.5) / len(present)
             scores.append(ndtri(np.clip(u, EPS, 1 - EPS)))
+        axis = _main_axis([z for z in scores if z is not None], n)
+        for j, (spec, st) in enumerate(zip(codec.schema.columns, codec.state)):
+            if scores[j] is not None:
+                continue
+            idx = codec.level_indices(spec, st, values[spec.name])
+            freq = np.bincount(idx, minlength=st["size"]).astype(np.float64)
+            # a nominal column has no order of its own: lay its levels along the numeric columns' main axis,
+            # so that a level tied to high (or low) values sits at that end of the normal scale
+            means = np.bincount(idx, weights=axis, minlength=st["size"]) / np.maximum(freq, 1)
+            rank = np.argsort(np.where(freq > 0, means, np.inf), kind="stable")   # codec index at each position
+            pos = np.empty_like(rank)
+            pos[rank] = np.arange(len(rank))
+            cum = np.r_[0.0, np.cumsum(freq[rank])] / n
+            columns[j].update(frequencies=(freq[rank] / n).tolist(), levels=rank.tolist())
+            p = pos[idx]
+            u = cum[p] + rng.random(n) * (cum[p + 1] - cum[p])
+            scores[j] = ndtri(np.clip(u, EPS, 1 - EPS))
         z = np.stack(scores, 1)
         corr = np.corrcoef(z, rowvar=False) if n > 2 else np.eye(z.shape[1])
         return cls(columns, _nearest_correlation(np.atleast_2d(np.nan_to_num(corr))))
@@ -102,9 +117,9 @@ class GaussianCopula:
                 numeric[col["name"]] = x
             else:
                 cum = np.cumsum(col["frequencies"])
-                idx = np.minimum(np.searchsorted(cum, u[:, j] * cum[-1], side="right"), len(cum) - 1)
+                pos = np.minimum(np.searchsorted(cum, u[:, j] * cum[-1], side="right"), len(cum) - 1)
                 span = spans[col["name"]]
-                onehot[np.arange(n), span.start + idx] = 1.0
+                onehot[np.arange(n), span.start + np.asarray(col["levels"])[pos]] = 1.0
         out = codec.inverse(onehot, seed=int(rng.integers(2**31 - 1)))   # levels, "other" draws, missing
         out.update(numeric)
         return out
@@ -115,8 +130,19 @@ class GaussianCopula:
                 "how": ["u = Phi(score) (the standard normal CDF), one score per column in this order",
                         "numeric: value = interp(u, linspace(0, 1, len(quantiles)), quantiles); then missing "
                         "with probability 'missing'",
-                        "discrete: the level index i with cumsum(frequencies)[i-1] <= u < cumsum(frequencies)[i], "
-                        "over the codec's levels, then 'other', then missing"]}
+                        "discrete: the position i with cumsum(frequencies)[i-1] <= u < cumsum(frequencies)[i]; "
+                        "levels[i] is the level's index among the column's levels, then 'other', then missing"]}
+
+
+def _main_axis(scores: list[np.ndarray], n: int) -> np.ndarray:
+    """Each row's position on the first principal axis of the numeric columns' scores (zeros without any)."""
+    if not scores:
+        return np.zeros(n)
+    z = np.stack(scores, 1)
+    if z.shape[1] == 1:
+        return z[:, 0]
+    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    return (z - z.mean(0)) @ vt[0]
 
 
 def _nearest_correlation(c: np.ndarray, floor: float = 1e-6) -> np.ndarray:
