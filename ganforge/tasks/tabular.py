@@ -275,6 +275,9 @@ class TabularSynthesis(AdversarialTask):
         self._early_stop: str | None = None
         # the copula candidate (--model copula / auto): fitted once, in seconds, on the training rows
         self.copula = GaussianCopula.fit(self.codec, train_values, seed=seed) if opt.model != "gan" else None
+        if opt.model == "gan" and n < 2000 and not opt.private:
+            log.info("%d rows: on small tables --model auto also fits a Gaussian copula and keeps whichever of "
+                     "the two scores the higher fidelity", n)
         self.family = "copula" if opt.model == "copula" else "gan"   # what export() writes
         self.best_family: str | None = None                           # the family of model-best.safetensors
         self.scores: dict[str, Any] = {}                              # auto: the scores the choice rests on
@@ -422,7 +425,8 @@ class TabularSynthesis(AdversarialTask):
         if self.family == "copula":
             model = self.copula_predictor()
             tensors, specs = registry.export({"G": model.G})
-            return tensors, {**model.meta, "nets": specs, "choice": self.choice()}
+            meta = {k: v for k, v in model.meta.items() if k != "step"}   # the engine's step stands
+            return tensors, {**meta, "nets": specs, "choice": self.choice()}
         G = ema if ema is not None else copy.deepcopy(raw["G"]).eval()
         tensors, specs = registry.export({"G": G})
         return tensors, {"nets": specs, "options": to_dict(self.options), "codec": self.codec.to_json(),
@@ -526,7 +530,6 @@ class FidelitySelection(Callback):
 
     def on_end(self, state, status: str) -> None:
         from .. import artifact
-        from ..fileio import atomic_path
 
         task = self.task
         run_dir = state.run_dir
@@ -536,8 +539,9 @@ class FidelitySelection(Callback):
             return
         if state.best.get("step") != state.step or task.best_family not in (None, task.family):
             shutil.copyfile(final, run_dir / "model-last.safetensors")
-            with atomic_path(final) as tmp:
-                shutil.copyfile(best, tmp)
+            tensors, meta = artifact.load(best)
+            meta.update(status=status, selected={"step": state.best["step"], "of_steps": state.step})
+            artifact.save(final, tensors, meta)   # the run's status, not "running" as when the best was written
             log.info("model.safetensors is the best model (%s, step %d, fidelity %.4f); the last is "
                      "model-last.safetensors", task.best_family or "gan", state.best["step"], state.best["value"])
         if task.options.model == "auto" and task.scores:
