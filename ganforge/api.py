@@ -87,7 +87,8 @@ def _callbacks(run_dir: Path, progress: bool, extra: list[Callback] | None) -> l
 
 def _build_task(task: str, run: RunConfig, options: Any, data_progress: Callable | None = None):
     seed_everything(run.seed)  # identical initial weights on every process and every run
-    return tasks.get(task)(options, seed=run.seed, progress=data_progress)
+    cls = tasks.get(task)
+    return cls(options, seed=run.seed, progress=data_progress, **({"run": run} if cls.takes_run else {}))
 
 
 def _under_launcher() -> bool:

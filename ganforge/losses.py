@@ -1,15 +1,20 @@
 """Adversarial losses and gradient penalties.
 
-Every loss takes discriminator logits (any shape, reduced by mean) and returns a scalar.
+Every loss takes discriminator logits (any shape, reduced by mean) and returns a scalar. The
+relativistic pairing loss ("rpgan") compares each real sample with the fake sample it is paired
+with, so its generator loss needs the real logits too (:func:`g_loss`'s ``real``).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 LOSSES = ("ns", "hinge", "wgan-gp", "lsgan")
+#: losses on (real, fake) pairs: the generator's loss needs D's logits for the paired real samples
+PAIRED_LOSSES = ("rpgan",)
 
 
 def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -23,19 +28,26 @@ def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return fake.mean() - real.mean()
     if kind == "lsgan":
         return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake**2).mean()
-    raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
+    if kind == "rpgan":
+        return F.softplus(-(real - fake)).mean()
+    raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES + PAIRED_LOSSES)}")
 
 
-def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
-    """Generator loss on the discriminator's logits for generated samples."""
+def g_loss(kind: str, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    """Generator loss on the discriminator's logits for generated samples (and, for "rpgan", for the real
+    samples they are paired with: element i of ``real`` with element i of ``fake``)."""
     fake = fake.float()
+    if kind == "rpgan":
+        if real is None:
+            raise ValueError("the rpgan generator loss needs the paired real logits (real=...)")
+        return F.softplus(-(fake - real.float())).mean()
     if kind == "ns":
         return F.softplus(-fake).mean()
     if kind in ("hinge", "wgan-gp"):
         return -fake.mean()
     if kind == "lsgan":
         return 0.5 * ((fake - 1.0) ** 2).mean()
-    raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
+    raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES + PAIRED_LOSSES)}")
 
 
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -43,8 +55,31 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
     ``real`` must have ``requires_grad`` set before D is evaluated on it.
     """
-    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    return zero_centred_penalty(real_logits, real)
+
+
+def zero_centred_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``E ||grad_x D(x)||^2`` over the batch: R1 when ``inputs`` are real samples, R2 when they are generated
+    ones (Roth et al. 2017; R3GAN uses both). ``inputs`` must have ``requires_grad`` set before D ran on them."""
+    (grad,) = torch.autograd.grad(logits.float().sum(), inputs, create_graph=True)
     return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
+#: ``gamma = A * (size / 64) ** B * (batch / 256) ** C``: a least-squares fit, in log space, to the starting
+#: gammas of R3GAN's five presets (brownvc/R3GAN train.py: CIFAR-10 32 px batch 512: 0.05; FFHQ 64 px batch 256:
+#: 2; FFHQ 256 px batch 256: 150; ImageNet 32 px batch 4096: 0.5; ImageNet 64 px batch 4096: 1). The fit is
+#: within a factor 2.7 of every preset; resolution dominates (gamma ~ size^3.5), the batch barely matters.
+RPGAN_GAMMA_FIT = (1.12, 3.49, 0.232)
+
+
+def rpgan_gamma(size: int, batch: int) -> float:
+    """The R1/R2 weight for the rpgan loss at image side ``size`` and total batch ``batch`` (see
+    :data:`RPGAN_GAMMA_FIT`), rounded to 2 significant digits. R3GAN also anneals gamma to a tenth over 20M
+    images; ganforge keeps it constant (CPU budgets see a few hundred thousand images)."""
+    a, b, c = RPGAN_GAMMA_FIT
+    value = a * (size / 64) ** b * (max(batch, 1) / 256) ** c
+    digits = 1 - int(math.floor(math.log10(value)))
+    return round(value, digits)
 
 
 def gradient_penalty(

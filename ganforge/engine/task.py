@@ -47,6 +47,9 @@ class AdversarialTask(ABC):
     data_kind: str | None = None
     #: True for the application a data set of ``data_kind`` is most often for (the studio preselects it)
     primary: bool = False
+    #: True when the task's constructor takes the resolved run settings (``run=RunConfig``), e.g. to choose
+    #: defaults from the device and the time budget; the API passes them
+    takes_run: bool = False
 
     def learning_rates(self, lr_g: float, lr_d: float) -> dict[str, float]:
         """Learning rate per module; by default "G*" modules use lr_g, all others lr_d."""

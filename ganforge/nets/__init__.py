@@ -33,7 +33,7 @@ def build(kind: str, arch: str, **kwargs) -> nn.Module:
 
 
 def _load_builtin() -> None:
-    from . import dcgan, resnet, stylegan2  # noqa: F401  (they register on import)
+    from . import dcgan, light, r3, resnet, stylegan2  # noqa: F401  (they register on import)
 
 
 __all__ = ["archs", "build", "build_net", "export", "load", "register", "register_arch", "spec"]

@@ -1,12 +1,19 @@
 """Image generation: new samples that look like a folder of images (unconditional or class-conditional GAN).
 
 Phases: G (every ``n_critic`` steps), D (adversarial + WGAN-GP when chosen, on G's samples of the
-same step) and D_reg (lazy R1, every ``r1_interval`` steps). Differentiable augmentation is applied
-to everything D sees when the data set is small.
+same step) and D_reg (lazy R1, every ``r1_interval`` steps; with the rpgan loss R1 on real and R2 on
+generated samples, computed inside the D phase when ``r1_interval`` is 1, as R3GAN does). Augmentation
+(DiffAugment or adaptive, ADA) is applied to everything D sees. The light architecture's discriminator
+also reconstructs its real inputs (a pixel loss added to D's).
 
 With ``conditional`` the labels of the data (class folders, IDX labels, a file,label CSV) condition both
-networks: conditional batch norm in G, and in D either the projection term (default) or an auxiliary
-classifier head (AC-GAN, ``cond_mode="acgan"``) whose cross-entropy is added to both losses.
+networks: conditional batch norm in G (a class embedding joined to z for r3), and in D either the
+projection term (default) or an auxiliary classifier head (AC-GAN, ``cond_mode="acgan"``) whose
+cross-entropy is added to both losses. With rpgan, each generated sample takes the class of the real
+sample it is paired with.
+
+Options left at auto (architecture, loss, width, augmentation, gamma) are chosen from the data size,
+image side, device and budget by :mod:`ganforge.tasks.image_defaults`, which logs its reasons.
 """
 from __future__ import annotations
 
@@ -20,23 +27,26 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .. import losses, nets
 from ..imaging import media
-from ..augment import DiffAugment
-from ..config import check_choices, option, to_dict
+from ..augment import AdaptiveAugment, DiffAugment
+from ..config import RunConfig, check_choices, option, to_dict
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
 from ..nets.standing import standing_stats
 from ..predict import latent, wspace
 from ..predict.base import ExportGraph, Model
-from . import register
+from . import image_defaults, register
 
 log = logging.getLogger("ganforge")
 
-SMALL_DATA = 10_000  # below this many images, augmentation is on by default
+SMALL_DATA = image_defaults.SMALL_DATA  # below this many images, CPU runs augment by default
 MIN_PER_CLASS = 10  # conditional training refuses classes with fewer images than this
 COND_MODES = ("projection", "acgan")
+AUGMENTS = ("auto", "off", "diff", "ada")
+_TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0", "none")
 
 
 @dataclass
@@ -47,18 +57,31 @@ class ImageOptions:
     channels: int | None = option(None, "Force 1 (grey) or 3 (RGB) channels (default: 1 if every image is grey, "
                                   "else 3).", choices=(1, 3))
     limit: int | None = option(None, "Use only the first N images.")
-    arch: str = option("auto", "dcgan, resnet or auto (by data and image size).", choices=("auto", *nets.archs()))
-    width: int = option(64, "Base channel count of both networks.")
+    arch: str = option("auto", "dcgan, resnet (SNGAN), style (StyleGAN2), r3 (R3GAN class), light (FastGAN class) "
+                       "or auto (by images, size, device: see README).", choices=("auto", *nets.archs()))
+    width: int | None = option(None, "Base channel count of both networks (default: by architecture, size and "
+                               "device).")
+    blocks: int | None = option(None, "r3: residual blocks per resolution (default: 1 on CPU, 2 on CUDA).")
     z_dim: int = option(128, "Latent size.")
-    loss: str = option("ns", "ns (non-saturating), hinge, wgan-gp or lsgan.", choices=losses.LOSSES)
-    r1_gamma: float | None = option(None, "R1 penalty weight (default 0.1 for ns/hinge/lsgan, off for wgan-gp; "
-                                    "0 turns it off).")
-    r1_interval: int = option(16, "Apply the R1 penalty every N steps (lazy regularisation).")
+    loss: str = option("auto", "ns (non-saturating), hinge, wgan-gp, lsgan, rpgan (relativistic pairing, R3GAN) "
+                       "or auto (rpgan for r3, hinge for light, else ns).",
+                       choices=("auto", *losses.LOSSES, *losses.PAIRED_LOSSES))
+    r1_gamma: float | None = option(None, "R1 penalty weight; with rpgan the weight of R1 (real) + R2 (generated). "
+                                    "Default: rpgan by image size and batch (README), 0.1 for ns/hinge/lsgan, "
+                                    "off for wgan-gp; 0 turns it off.")
+    r1_interval: int = option(16, "Apply the R1 (and R2) penalty every N steps (lazy regularisation; 1: every "
+                              "step).")
     gp_weight: float = option(10.0, "wgan-gp: gradient penalty weight.")
     n_critic: int | None = option(None, "D steps per G step (default: 5 for wgan-gp, else 1).")
-    augment: bool | None = option(None, "Differentiable augmentation (default: on below 10k images).")
-    augment_policy: str = option("color,translation,cutout", "Augmentations, comma-separated: color, "
+    augment: str | bool | None = option("auto", "Augmentation of what D sees: diff (DiffAugment, --augment-policy), ada "
+                                 "(adaptive, StyleGAN2-ADA), off, or auto (by data size and device); true/false "
+                                 "mean diff/off.", choices=AUGMENTS)
+    augment_policy: str = option("color,translation,cutout", "diff: augmentations, comma-separated: color, "
                                  "translation, cutout.")
+    ada_target: float = option(0.6, "ada: target of r_t = E[sign(D(real))]; p rises while D is surer than this.")
+    ada_kimg: float | None = option(None, "ada: thousands of images over which p can go from 0 to 1 (default 500, "
+                                    "or a fifth of a shorter run's images).")
+    recon_weight: float = option(1.0, "light: weight of the discriminator's reconstruction loss (0: off).")
     sample_grid: int = option(64, "Images in each evaluation grid.")
     walk_frames: int = option(12, "Frames between two key points of the latent walk written at the end.")
     metrics: str = option("", "Scores at each evaluation, e.g. kid or fid,kid,pr (EMA generator); keeps "
@@ -74,11 +97,32 @@ class ImageOptions:
                             "classifier).", choices=COND_MODES)
     ac_weight: float = option(1.0, "acgan: weight of the class cross-entropy.")
 
+    def __post_init__(self) -> None:
+        # model files and configs written before augment was a choice hold a bool (or None for auto)
+        a = self.augment
+        if a is None:
+            self.augment = "auto"
+        elif isinstance(a, bool):
+            self.augment = "diff" if a else "off"
+        elif isinstance(a, str) and a.strip().lower() in _TRUE:
+            self.augment = "diff"
+        elif isinstance(a, str) and a.strip().lower() in _FALSE:
+            self.augment = "off"
+        elif isinstance(a, str):
+            self.augment = a.strip().lower()
+
     def validate(self) -> None:
         check_choices(self)
-        for name in ("width", "z_dim", "r1_interval", "sample_grid", "walk_frames"):
+        for name in ("z_dim", "r1_interval", "sample_grid", "walk_frames"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
+        for name in ("width", "blocks", "ada_kimg"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
+        if not 0 < self.ada_target < 1:
+            raise ConfigError(f"ada_target must lie strictly between 0 and 1; got {self.ada_target}")
+        if self.recon_weight < 0:
+            raise ConfigError(f"recon_weight must be 0 or more; got {self.recon_weight}")
         if self.metrics:
             from ..metrics.evaluate import parse_metrics
             names = parse_metrics(self.metrics)
@@ -92,9 +136,23 @@ class ImageOptions:
             raise ConfigError(f"augment_policy: {e}") from None
 
 
-def default_arch(n_images: int, size: int) -> str:
-    """DCGAN is fastest on CPU and fine for small sets; SNGAN-ResNet pays off on large, larger images."""
-    return "resnet" if size >= 64 and n_images >= SMALL_DATA else "dcgan"
+def default_arch(n_images: int, size: int, device: str = "cpu") -> str:
+    """The architecture ``arch="auto"`` picks (see :mod:`ganforge.tasks.image_defaults`)."""
+    opt = ImageOptions(size=size)
+    return image_defaults.choose(opt, image_defaults.Facts(n_images, size, device)).values["arch"]
+
+
+def run_facts(n_images: int, size: int, run: RunConfig | None) -> image_defaults.Facts:
+    """What the budget-aware defaults look at, from the data and the run (None: CPU unless CUDA is present)."""
+    from ..engine.runtime import resolve_device
+
+    if run is None:
+        return image_defaults.Facts(n_images, size, "cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = resolve_device(run.device)
+    except ConfigError:
+        device = run.device
+    return image_defaults.Facts(n_images, size, device, run.minutes, run.steps, run.batch * max(1, run.devices))
 
 
 @register("image")
@@ -102,11 +160,12 @@ class ImageGeneration(AdversarialTask):
     Options = ImageOptions
     data_kind = "images"
     primary = True  # the application a data set of this kind is most often for
+    takes_run = True  # its defaults depend on the device and budget
     # the old CLI's `train image` used RunConfig's defaults throughout (batch 64, lr 2e-4, Adam (0, 0.99),
     # eval/checkpoint every 500, log every 10, 2000 steps): nothing to override
     run_defaults: dict[str, Any] = {}
 
-    def __init__(self, options: ImageOptions, data=None, seed: int = 0, progress=None):
+    def __init__(self, options: ImageOptions, data=None, seed: int = 0, progress=None, run: RunConfig | None = None):
         from ..data import load_images
 
         options.validate()
@@ -114,29 +173,38 @@ class ImageGeneration(AdversarialTask):
         self.data = data if data is not None else load_images(opt.data, opt.size, channels=opt.channels,
                                                               limit=opt.limit, progress=progress)
         n = len(self.data)
-        if opt.arch == "auto":
-            opt.arch = default_arch(n, opt.size)
+        facts = run_facts(n, opt.size, run)
+        choices = image_defaults.choose(opt, facts)
+        if any(r != "given" for r in choices.reasons.values()):
+            log.info(choices.line(facts))
         if opt.channels is None:
             opt.channels = self.data.channels
         if opt.n_critic is None:
             opt.n_critic = 5 if opt.loss == "wgan-gp" else 1
-        if opt.r1_gamma is None:
-            opt.r1_gamma = 0.0 if opt.loss == "wgan-gp" else 0.1
-        if opt.augment is None:
-            opt.augment = n < SMALL_DATA
-        self.augment = DiffAugment(opt.augment_policy) if opt.augment else None
+        self.paired = opt.loss in losses.PAIRED_LOSSES
+        if opt.augment == "diff":
+            self.augment: DiffAugment | AdaptiveAugment | None = DiffAugment(opt.augment_policy)
+        elif opt.augment == "ada":
+            self.augment = AdaptiveAugment(target=opt.ada_target, kimg=opt.ada_kimg or 500.0)
+        else:
+            self.augment = None
         self.class_names = check_classes(self.data, opt.data) if opt.conditional else None
         self.num_classes = len(self.class_names) if self.class_names else 0
         g_kwargs = dict(z_dim=opt.z_dim, size=opt.size, channels=opt.channels, width=opt.width)
         d_kwargs = dict(size=opt.size, channels=opt.channels, width=opt.width)
+        if opt.arch == "r3" and opt.blocks:
+            g_kwargs["blocks"] = d_kwargs["blocks"] = opt.blocks
         if self.num_classes:
             g_kwargs["num_classes"] = self.num_classes
             d_kwargs.update(num_classes=self.num_classes, cond=opt.cond_mode)
         self.modules = {"G": nets.build("G", opt.arch, **g_kwargs), "D": nets.build("D", opt.arch, **d_kwargs)}
+        self.recon = opt.arch == "light" and opt.recon_weight > 0
+        # rpgan with R1/R2 at every step: both penalties inside the D phase, on the logits of its own forward
+        self.inline_penalty = self.paired and opt.r1_gamma > 0 and opt.r1_interval == 1
         # G first: the D phase of the same step then reuses G's samples (detached) instead of running G
         # again, one generator forward less per step (~10% of a DCGAN step), as in the classic loop
         self.phases = [Phase("G", "G", opt.n_critic), Phase("D", "D", 1)]
-        if opt.r1_gamma > 0:
+        if opt.r1_gamma > 0 and not self.inline_penalty:
             self.phases.append(Phase("D_reg", "D", opt.r1_interval))
         self._fake: torch.Tensor | None = None
         self._fake_y: torch.Tensor | None = None
@@ -162,83 +230,119 @@ class ImageGeneration(AdversarialTask):
     def _y(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
         return torch.randint(self.num_classes, (n,), generator=gen).to(device)
 
+    def _fake_labels(self, y: torch.Tensor | None, n: int, gen: torch.Generator, device: torch.device):
+        """Classes of generated samples: uniform, or with rpgan those of the real samples they are paired with."""
+        if not self.num_classes:
+            return None
+        return y if self.paired else self._y(n, gen, device)
+
+    def _generate(self, G: nn.Module, n: int, y: torch.Tensor | None, gen: torch.Generator, device: torch.device):
+        z = self._z(n, gen, device)
+        return G(z) if y is None else G(z, y)
+
+    def _critic(self, D: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, **kw):
+        """(adversarial logits [N, 1], class logits or None, extra outputs) of D on ``images``."""
+        ac = self.num_classes and self.options.cond_mode == "acgan"
+        if labels is None or ac:
+            out = D(images, None, **kw) if kw else D(images)
+        else:
+            out = D(images, labels, **kw)
+        extra = ()
+        if isinstance(out, tuple):
+            out, extra = out[0], out[1:]
+        return (out[:, :1], out[:, 1:], extra) if ac else (out, None, extra)
+
     def loss(self, phase: str, batch, nets: dict[str, nn.Module], gen: torch.Generator):
-        if self.num_classes:
-            return self._conditional_loss(phase, batch, nets, gen)
         G, D, opt = nets["G"], nets["D"], self.options
-        n = batch.shape[0]
-        if phase == "D":
-            fake = self._fake
-            if fake is None:  # G did not run this step (n_critic > 1)
-                with torch.no_grad():
-                    fake = G(self._z(n, gen, batch.device))
-            real_aug, fake_aug = self._aug(batch, gen), self._aug(fake.float(), gen)
-            real_logits, fake_logits = D(real_aug), D(fake_aug)
-            loss = losses.d_loss(opt.loss, real_logits, fake_logits)
-            if opt.loss == "wgan-gp":
-                loss = loss + opt.gp_weight * losses.gradient_penalty(D, real_aug, fake_aug, gen)
-            return loss, {"D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
-        if phase == "D_reg":
-            real = self._aug(batch, gen).detach().requires_grad_(True)
-            logits = D(real)
-            penalty = losses.r1_penalty(logits, real)
-            # gamma/2 as in StyleGAN2; the engine multiplies a lazy phase's loss by its interval
-            return penalty * (opt.r1_gamma / 2) + 0 * logits.sum(), {"r1": penalty.detach()}
+        x, y = batch if self.num_classes else (batch, None)
+        n, dev = x.shape[0], x.device
         if phase == "G":
-            fake = G(self._z(n, gen, batch.device))
-            self._fake = fake.detach()
-            return losses.g_loss(opt.loss, D(self._aug(fake.float(), gen))), {}
-        raise ValueError(f"unknown phase {phase!r}")
-
-    def _conditional_loss(self, phase: str, batch, nets: dict[str, nn.Module], gen: torch.Generator):
-        """The same phases with labels: fakes get uniformly drawn classes; D sees (image, label) pairs
-        (projection) or predicts the class from the image (AC-GAN: column 0 adversarial, then class logits)."""
-        import torch.nn.functional as F
-
-        G, D, opt = nets["G"], nets["D"], self.options
-        x, y = batch
-        n = x.shape[0]
-        ac = opt.cond_mode == "acgan"
-
-        def critic(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-            out = D(images) if ac else D(images, labels)
-            return (out[:, :1], out[:, 1:]) if ac else (out, None)
-
-        if phase == "D":
-            fake, fy = self._fake, self._fake_y
-            if fake is None:
-                fy = self._y(n, gen, x.device)
-                with torch.no_grad():
-                    fake = G(self._z(n, gen, x.device), fy)
-            real_logits, real_cls = critic(self._aug(x, gen), y)
-            fake_logits, fake_cls = critic(self._aug(fake.float(), gen), fy)
-            loss = losses.d_loss(opt.loss, real_logits, fake_logits)
-            scalars = {"D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
-            if opt.loss == "wgan-gp":
-                # one label per pair: the interpolate of a real and a fake of different classes is judged as the real's
-                loss = loss + opt.gp_weight * losses.gradient_penalty(lambda h: critic(h, y)[0], self._aug(x, gen),
-                                                                      self._aug(fake.float(), gen), gen)
-            if ac:
-                ce = F.cross_entropy(real_cls.float(), y)
-                loss = loss + opt.ac_weight * ce
-                scalars["D/class_ce"] = ce.detach()
-            return loss, scalars
-        if phase == "D_reg":
-            real = self._aug(x, gen).detach().requires_grad_(True)
-            out = D(real) if ac else D(real, y)
-            penalty = losses.r1_penalty(out[:, :1], real)
-            # gamma/2 as in StyleGAN2; the engine multiplies a lazy phase's loss by its interval
-            return penalty * (opt.r1_gamma / 2) + 0 * out.sum(), {"r1": penalty.detach()}
-        if phase == "G":
-            fy = self._y(n, gen, x.device)
-            fake = G(self._z(n, gen, x.device), fy)
+            fy = self._fake_labels(y, n, gen, dev)
+            fake = self._generate(G, n, fy, gen, dev)
             self._fake, self._fake_y = fake.detach(), fy
-            logits, cls = critic(self._aug(fake.float(), gen), fy)
-            loss = losses.g_loss(opt.loss, logits)
-            if ac:
+            logits, cls, _ = self._critic(D, self._aug(fake.float(), gen), fy)
+            real_logits = None
+            if self.paired:  # D's view of the paired real samples: a constant for G
+                with torch.no_grad():
+                    real_logits = self._critic(D, self._aug(x, gen), y)[0]
+            loss = losses.g_loss(opt.loss, logits, real_logits)
+            if cls is not None:
                 loss = loss + opt.ac_weight * F.cross_entropy(cls.float(), fy)
             return loss, {}
+        if phase == "D":
+            return self._d_loss(D, G, x, y, gen)
+        if phase == "D_reg":
+            return self._penalty(D, G, x, y, gen)
         raise ValueError(f"unknown phase {phase!r}")
+
+    def _fakes_of_step(self, G: nn.Module, x: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator):
+        """This step's generated samples (made in its G phase), or new ones when G did not run (n_critic > 1)."""
+        fake, fy = self._fake, self._fake_y
+        if fake is None:
+            fy = self._fake_labels(y, x.shape[0], gen, x.device)
+            with torch.no_grad():
+                fake = self._generate(G, x.shape[0], fy, gen, x.device)
+        return fake.float(), fy
+
+    def _d_loss(self, D: nn.Module, G: nn.Module, x: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator):
+        from ..nets.light import reconstruction_targets
+
+        opt = self.options
+        fake, fy = self._fakes_of_step(G, x, y, gen)
+        real_aug, fake_aug = self._aug(x, gen), self._aug(fake, gen)
+        if self.inline_penalty:
+            real_aug, fake_aug = real_aug.detach().requires_grad_(True), fake_aug.detach().requires_grad_(True)
+        part = int(torch.randint(4, (1,), generator=gen)) if self.recon else None
+        real_logits, real_cls, rec = self._critic(D, real_aug, y, **({"part": part} if self.recon else {}))
+        fake_logits, _, _ = self._critic(D, fake_aug, fy)
+        loss = losses.d_loss(opt.loss, real_logits, fake_logits)
+        scalars = {"D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
+        if opt.loss == "wgan-gp":
+            # one label per pair: the interpolate of a real and a fake of different classes is judged as the real's
+            loss = loss + opt.gp_weight * losses.gradient_penalty(lambda h: self._critic(D, h, y)[0], real_aug,
+                                                                  fake_aug, gen)
+        if self.inline_penalty:
+            r1 = losses.zero_centred_penalty(real_logits, real_aug)
+            r2 = losses.zero_centred_penalty(fake_logits, fake_aug)
+            loss = loss + (opt.r1_gamma / 2) * (r1 + r2)
+            scalars.update({"r1": r1.detach(), "r2": r2.detach()})
+        if self.recon:
+            whole, piece = rec
+            t_whole, t_piece = reconstruction_targets(real_aug.detach(), part, whole.shape[-1], piece.shape[-1])
+            rec_loss = F.l1_loss(whole.float(), t_whole.float()) + F.l1_loss(piece.float(), t_piece.float())
+            loss = loss + opt.recon_weight * rec_loss
+            scalars["D/recon"] = rec_loss.detach()
+        if real_cls is not None:
+            ce = F.cross_entropy(real_cls.float(), y)
+            loss = loss + opt.ac_weight * ce
+            scalars["D/class_ce"] = ce.detach()
+        if isinstance(self.augment, AdaptiveAugment):
+            # StyleGAN2-ADA's overfitting heuristic r_t = E[sign(D(real))]; a relativistic D's logits have no
+            # zero point, so with rpgan the sign of D(real) - D(paired fake) stands in for it
+            self.augment.observe(real_logits - fake_logits if self.paired else real_logits)
+            self.augment.step(x.shape[0])
+            scalars["ada/p"] = self.augment.p
+        return loss, scalars
+
+    def _penalty(self, D: nn.Module, G: nn.Module, x: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator):
+        """Lazy R1 (and, with rpgan, R2 on this step's generated samples) times gamma / 2, as in StyleGAN2; the
+        engine multiplies a lazy phase's loss by its interval."""
+        opt = self.options
+        real = self._aug(x, gen).detach().requires_grad_(True)
+        logits, cls, _ = self._critic(D, real, y)
+        penalty = losses.r1_penalty(logits, real)
+        anchor = logits.sum() + (cls.sum() if cls is not None else 0)
+        scalars = {"r1": penalty.detach()}
+        if self.paired:
+            fake, fy = self._fakes_of_step(G, x, y, gen)
+            fake = self._aug(fake, gen).detach().requires_grad_(True)
+            f_logits, f_cls, _ = self._critic(D, fake, fy)
+            r2 = losses.zero_centred_penalty(f_logits, fake)
+            penalty = penalty + r2
+            anchor = anchor + f_logits.sum()
+            scalars["r2"] = r2.detach()
+        # 0 * anchor: every parameter of D takes part (several processes wait for each gradient)
+        return penalty * (opt.r1_gamma / 2) + 0 * anchor, scalars
 
     def state_dict(self) -> dict[str, Any]:
         return {"augment": self.augment.state_dict() if self.augment else {}}

@@ -112,7 +112,7 @@ def test_an_existing_run_is_not_overwritten_by_accident(run_dir):
 
 def test_dry_run_prints_the_resolved_config_without_training(tmp_path):
     out = json.loads(cli("train", "image", *TINY, "--steps", "5", "--out", tmp_path / "r", "--dry-run").output)
-    assert out["options"]["arch"] == "dcgan" and out["options"]["augment"] is True and out["data"]["n"] == 64
+    assert out["options"]["arch"] == "dcgan" and out["options"]["augment"] == "diff" and out["data"]["n"] == 64
     assert not (tmp_path / "r").exists()
 
 

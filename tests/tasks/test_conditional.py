@@ -162,8 +162,8 @@ def test_image_options_carry_help_and_choices_and_export_registered_nets(model):
 
     fields = {f["name"]: f for f in describe_fields(ImageOptions)}
     assert all(f["help"] for f in fields.values())
-    assert fields["arch"]["choices"] == ["auto", "dcgan", "resnet", "style"] and fields["cond_mode"]["choices"] == ["projection", "acgan"]
-    with pytest.raises(ConfigError, match="arch must be one of auto, dcgan, resnet, style; got 'vit'"):
+    assert fields["arch"]["choices"] == ["auto", "dcgan", "light", "r3", "resnet", "style"] and fields["cond_mode"]["choices"] == ["projection", "acgan"]
+    with pytest.raises(ConfigError, match="arch must be one of auto, dcgan, light, r3, resnet, style; got 'vit'"):
         ImageOptions(arch="vit").validate()
     run, _ = api.resolve("image", {})
     assert (run.batch, run.beta1, run.beta2, run.eval_every, run.steps) == (RunConfig.batch, 0.0, 0.99, 500, 2000)
