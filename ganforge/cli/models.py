@@ -137,6 +137,8 @@ def info(model: Path = MODEL,
             lines.append(("conditions", ", ".join(map(str, caps["conditions"][:20]))))
         if meta.get("stopped_early"):
             lines.append(("stopped early", meta["stopped_early"]["reason"]))
+        if isinstance(meta.get("choice"), dict) and meta["choice"].get("reason"):
+            lines.append(("model choice", meta["choice"]["reason"]))
         if meta.get("privacy"):
             pv = meta["privacy"]
             lines.append(("privacy", f"({pv['epsilon']}, {pv['delta']:.2g})-DP, {pv['steps']} critic steps, "

@@ -3,17 +3,27 @@
 Each column gets a *normal score*: numeric values by rank (ties broken at random), discrete levels by the
 interval of the cumulative frequency each level occupies (a uniform draw inside it), both mapped through the
 inverse normal CDF. A nominal column's levels are laid out in the order of their mean position on the numeric
-columns' first principal axis, so a level tied to high or low values sits at that end of the scale. The model is the correlation matrix of those scores plus each column's marginal:
+columns' first principal axis, so a level tied to high or low values sits at that end of the scale. A copula
+is the correlation matrix of those scores plus each column's marginal:
 
 - numeric columns: the quantiles of the present values on :func:`quantile_grid` (at most one quantile per
-  20 rows on small tables, so the stored numbers never amount to a list of real values), sampled by
-  linear interpolation; missing values at the column's missing rate;
-- discrete columns: the level frequencies the codec already stores (levels, "other", "missing").
+  20 rows, at least 11, so the stored numbers never amount to a list of real values), sampled by linear
+  interpolation; missing values at the column's missing rate;
+  an integer column with at most 50 distinct values (a count, years of schooling) keeps the frequency of
+  each value instead, as a categorical column keeps its levels;
+- discrete columns: the level frequencies (over the codec's levels, "other" and "missing").
 
 Sampling draws correlated normals (noise times the Cholesky factor, the job of the registered network
 :class:`~ganforge.nets.tabular.TableCopula`), maps them through the normal CDF and each marginal's inverse.
 This is the model of SDV's ``GaussianCopulaSynthesizer`` with empirical marginals instead of fitted
-parametric ones. Like the codec's state, everything here is JSON-safe and lives in the model file.
+parametric ones.
+
+Given a target column, the model is a *mixture of copulas*: one per target level (per fifth of a numeric
+target's range, fewer below 300 rows), each fitted on its own rows, with its own marginals and correlations,
+drawn in proportion to its rows. Each class keeps its own distribution, so a model trained on the synthetic
+rows learns what one trained on the real rows would (a label that is a threshold on another column stays
+exact). A small group's correlation is pulled towards the whole table's (d + 2 pseudo-rows).
+Like the codec's state, everything here is JSON-safe and lives in the model file.
 """
 from __future__ import annotations
 
@@ -27,6 +37,8 @@ from .tables import NUMERIC
 
 #: score clip: u in [EPS, 1 - EPS] keeps the normal scores finite
 EPS = 1e-6
+#: an integer column with at most this many distinct values keeps their frequencies, not quantiles
+MAX_INTEGER_VALUES = 50
 
 
 def quantile_grid(rows: int) -> np.ndarray:
@@ -36,102 +48,173 @@ def quantile_grid(rows: int) -> np.ndarray:
 
 
 class GaussianCopula:
-    """Marginals (JSON) + the correlation of the columns' normal scores; see the module docstring."""
+    """A mixture of Gaussian copulas, one per group of rows (one group without a target); see the module
+    docstring. ``parts``: dicts of ``weight``, ``columns`` (the marginals) and ``corr``."""
 
-    def __init__(self, columns: list[dict[str, Any]], corr: np.ndarray):
-        self.columns, self.corr = columns, np.asarray(corr, np.float64)
+    def __init__(self, parts: list[dict[str, Any]], target: str | None = None):
+        self.parts, self.target = parts, target
+        self.weights = np.asarray([p["weight"] for p in parts], np.float64)
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, codec: TableCodec, values: dict[str, np.ndarray], seed: int = 0) -> "GaussianCopula":
+    def fit(cls, codec: TableCodec, values: dict[str, np.ndarray], seed: int = 0,
+            target: str | None = None) -> "GaussianCopula":
+        """Fit on model values (as from ``infer_schema``); with ``target``, one copula per target group."""
         rng = np.random.default_rng(seed)
         n = len(next(iter(values.values())))
-        grid = quantile_grid(n)
-        columns: list[dict[str, Any]] = []
-        scores: list[np.ndarray | None] = []
-        for spec, st in zip(codec.schema.columns, codec.state):   # numeric columns first: they order the levels
-            if spec.kind not in NUMERIC:
-                columns.append({"name": spec.name, "kind": "discrete"})
-                scores.append(None)
-                continue
-            x = np.asarray(values[spec.name], np.float64)
-            miss = np.isnan(x)
-            present = x[~miss]
-            columns.append({"name": spec.name, "kind": "numeric", "missing": float(miss.mean()),
-                            "quantiles": np.quantile(present, grid).tolist()})
-            # ranks of the present values (ties at random); a missing value takes a random score
-            u = rng.random(n)
-            order = np.lexsort((rng.random(len(present)), present))
-            ranks = np.empty(len(present))
-            ranks[order] = np.arange(len(present))
-            u[~miss] = (ranks + 0.5) / len(present)
-            scores.append(ndtri(np.clip(u, EPS, 1 - EPS)))
-        axis = _main_axis([z for z in scores if z is not None], n)
-        for j, (spec, st) in enumerate(zip(codec.schema.columns, codec.state)):
-            if scores[j] is not None:
-                continue
-            idx = codec.level_indices(spec, st, values[spec.name])
-            freq = np.bincount(idx, minlength=st["size"]).astype(np.float64)
-            # a nominal column has no order of its own: lay its levels along the numeric columns' main axis,
-            # so that a level tied to high (or low) values sits at that end of the normal scale
-            means = np.bincount(idx, weights=axis, minlength=st["size"]) / np.maximum(freq, 1)
-            rank = np.argsort(np.where(freq > 0, means, np.inf), kind="stable")   # codec index at each position
-            pos = np.empty_like(rank)
-            pos[rank] = np.arange(len(rank))
-            cum = np.r_[0.0, np.cumsum(freq[rank])] / n
-            columns[j].update(frequencies=(freq[rank] / n).tolist(), levels=rank.tolist())
-            p = pos[idx]
-            u = cum[p] + rng.random(n) * (cum[p + 1] - cum[p])
-            scores[j] = ndtri(np.clip(u, EPS, 1 - EPS))
-        z = np.stack(scores, 1)
-        corr = np.corrcoef(z, rowvar=False) if n > 2 else np.eye(z.shape[1])
-        return cls(columns, _nearest_correlation(np.atleast_2d(np.nan_to_num(corr))))
+        whole = _fit_part(codec, values, rng)
+        group = _groups(codec, values, target, rng) if target is not None else None
+        if group is None:
+            return cls([{"weight": 1.0, **whole}])
+        d = len(whole["columns"])
+        parts = []
+        for g in range(group.max() + 1):
+            rows = np.flatnonzero(group == g)
+            orders = {c["name"]: c["levels"] for c in whole["columns"] if c["kind"] == "discrete"}
+            part = _fit_part(codec, {k: v[rows] for k, v in values.items()}, rng, orders)
+            m = len(rows)
+            corr = (m * np.asarray(part["corr"]) + (d + 2) * np.asarray(whole["corr"])) / (m + d + 2)
+            parts.append({"weight": m / n, "columns": part["columns"], "corr": _nearest_correlation(corr)})
+        return cls(parts, target)
 
     @property
     def dim(self) -> int:
-        return len(self.columns)
+        return len(self.parts[0]["columns"])
+
+    @property
+    def corr(self) -> np.ndarray:
+        """The correlation of the scores (the first copula's, the only one without a target)."""
+        return np.asarray(self.parts[0]["corr"])
 
     def cholesky(self) -> np.ndarray:
-        return np.linalg.cholesky(self.corr)
+        """Each copula's Cholesky factor [copulas, d, d]."""
+        return np.linalg.cholesky(np.asarray([p["corr"] for p in self.parts], np.float64))
 
     def to_json(self) -> dict[str, Any]:
-        return {"columns": self.columns, "corr": self.corr.round(6).tolist()}
+        parts = [{"weight": round(float(p["weight"]), 8), "columns": p["columns"],
+                  "corr": np.asarray(p["corr"]).round(6).tolist()} for p in self.parts]
+        return {"parts": parts, "target": self.target}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "GaussianCopula":
-        return cls(data["columns"], np.asarray(data["corr"], np.float64))
+        return cls(data["parts"], data.get("target"))
 
     # ------------------------------------------------------------------ sampling
-    def decode(self, z: np.ndarray, codec: TableCodec, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Correlated normal scores [N, columns] -> model values per column (as the codec's ``inverse``)."""
+    def decode(self, z: np.ndarray, codec: TableCodec, rng: np.random.Generator,
+               component: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Normal scores [N, columns], row i drawn from copula ``component[i]`` -> model values per column
+        (as the codec's ``inverse``)."""
         u = ndtr(np.asarray(z, np.float64))
         n = len(u)
+        component = np.zeros(n, int) if component is None else np.asarray(component)
         onehot = np.zeros((n, codec.dim), np.float32)
         spans = {codec.schema.columns[c].name: s for c, s in codec.discrete}
-        numeric: dict[str, np.ndarray] = {}
-        for j, col in enumerate(self.columns):
-            if col["kind"] == "numeric":
-                q = np.asarray(col["quantiles"])
-                x = np.interp(u[:, j], np.linspace(0, 1, len(q)), q)
-                x[rng.random(n) < col["missing"]] = np.nan
-                numeric[col["name"]] = x
-            else:
+        numeric = {c["name"]: np.full(n, np.nan) for c in self.parts[0]["columns"] if c["kind"] == "numeric"}
+        for k, part in enumerate(self.parts):
+            rows = np.flatnonzero(component == k)
+            for j, col in enumerate(part["columns"]):
+                uj = u[rows, j]
+                if col["kind"] == "numeric":
+                    if "values" in col:
+                        cum = np.cumsum(col["frequencies"])
+                        pos = np.minimum(np.searchsorted(cum, uj * cum[-1], side="right"), len(cum) - 1)
+                        x = np.asarray(col["values"], np.float64)[pos]
+                        x[rng.random(len(rows)) < col["missing"]] = np.nan
+                        numeric[col["name"]][rows] = x
+                    elif col["quantiles"]:
+                        q = np.asarray(col["quantiles"])
+                        x = np.interp(uj, np.linspace(0, 1, len(q)), q)
+                        x[rng.random(len(rows)) < col["missing"]] = np.nan
+                        numeric[col["name"]][rows] = x
+                    continue
                 cum = np.cumsum(col["frequencies"])
-                pos = np.minimum(np.searchsorted(cum, u[:, j] * cum[-1], side="right"), len(cum) - 1)
-                span = spans[col["name"]]
-                onehot[np.arange(n), span.start + np.asarray(col["levels"])[pos]] = 1.0
+                pos = np.minimum(np.searchsorted(cum, uj * cum[-1], side="right"), len(cum) - 1)
+                onehot[rows, spans[col["name"]].start + np.asarray(col["levels"], int)[pos]] = 1.0
         out = codec.inverse(onehot, seed=int(rng.integers(2**31 - 1)))   # levels, "other" draws, missing
         out.update(numeric)
         return out
 
     def describe(self) -> dict[str, Any]:
         """How the exported network's scores become values (for ``export_graph``'s decoding)."""
-        return {"columns": self.columns,
-                "how": ["u = Phi(score) (the standard normal CDF), one score per column in this order",
-                        "numeric: value = interp(u, linspace(0, 1, len(quantiles)), quantiles); then missing "
-                        "with probability 'missing'",
+        return {"parts": self.to_json()["parts"], "target": self.target,
+                "how": ["draw a copula k with probability parts[k].weight (the 'component' input)",
+                        "u = Phi(score) (the standard normal CDF), one score per column in this order, read with "
+                        "copula k's columns:",
+                        "numeric with 'values': values[i] for the position i found as for discrete columns; "
+                        "other numeric: value = interp(u, linspace(0, 1, len(quantiles)), quantiles); then missing "
+                        "with probability 'missing' (no quantiles: always missing)",
                         "discrete: the position i with cumsum(frequencies)[i-1] <= u < cumsum(frequencies)[i]; "
                         "levels[i] is the level's index among the column's levels, then 'other', then missing"]}
+
+
+def _fit_part(codec: TableCodec, values: dict[str, np.ndarray], rng: np.random.Generator,
+              orders: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """Marginals and score correlation of one set of rows; ``orders``: the level order of each discrete
+    column (default: along these rows' main axis), so that the parts of a mixture share one scale."""
+    n = len(next(iter(values.values())))
+    grid = quantile_grid(n)
+    columns: list[dict[str, Any]] = []
+    scores: list[np.ndarray | None] = []
+    for spec in codec.schema.columns:   # numeric columns first: they order the levels
+        if spec.kind not in NUMERIC:
+            columns.append({"name": spec.name, "kind": "discrete"})
+            scores.append(None)
+            continue
+        x = np.asarray(values[spec.name], np.float64)
+        miss = np.isnan(x)
+        present = x[~miss]
+        col = {"name": spec.name, "kind": "numeric", "missing": float(miss.mean()),
+               "quantiles": np.quantile(present, grid).tolist() if len(present) else []}
+        distinct, counts = np.unique(present, return_counts=True)
+        if spec.kind == "integer" and len(distinct) <= MAX_INTEGER_VALUES:
+            # few whole numbers (a count, years of schooling): their frequencies, as a categorical's levels
+            col.update(values=distinct.tolist(), frequencies=(counts / counts.sum()).tolist())
+        columns.append(col)
+        # ranks of the present values (ties at random); a missing value takes a random score
+        u = rng.random(n)
+        order = np.lexsort((rng.random(len(present)), present))
+        ranks = np.empty(len(present))
+        ranks[order] = np.arange(len(present))
+        u[~miss] = (ranks + 0.5) / max(len(present), 1)
+        scores.append(ndtri(np.clip(u, EPS, 1 - EPS)))
+    axis = _main_axis([z for z in scores if z is not None], n)
+    for j, (spec, st) in enumerate(zip(codec.schema.columns, codec.state)):
+        if scores[j] is not None:
+            continue
+        idx = codec.level_indices(spec, st, values[spec.name])
+        freq = np.bincount(idx, minlength=st["size"]).astype(np.float64)
+        # a nominal column has no order of its own: lay its levels along the numeric columns' main axis,
+        # so that a level tied to high (or low) values sits at that end of the normal scale
+        means = np.bincount(idx, weights=axis, minlength=st["size"]) / np.maximum(freq, 1)
+        rank = np.asarray(orders[spec.name]) if orders else \
+            np.argsort(np.where(freq > 0, means, np.inf), kind="stable")   # codec index at each position
+        pos = np.empty_like(rank)
+        pos[rank] = np.arange(len(rank))
+        cum = np.r_[0.0, np.cumsum(freq[rank])] / n
+        columns[j].update(frequencies=(freq[rank] / n).tolist(), levels=rank.tolist())
+        p = pos[idx]
+        u = cum[p] + rng.random(n) * (cum[p + 1] - cum[p])
+        scores[j] = ndtri(np.clip(u, EPS, 1 - EPS))
+    z = np.stack(scores, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(z, rowvar=False) if n > 2 else np.eye(z.shape[1])
+    return {"columns": columns, "corr": _nearest_correlation(np.atleast_2d(np.nan_to_num(corr)))}
+
+
+def _groups(codec: TableCodec, values: dict[str, np.ndarray], target: str, rng) -> np.ndarray | None:
+    """Group index per row: the target's level, or its fifth (by rank; fewer below 300 rows); None when
+    that gives one group."""
+    spec = codec.schema[target]
+    n = len(values[target])
+    if spec.discrete:
+        idx = codec.level_indices(spec, codec.state[codec.schema.columns.index(spec)], values[target])
+        _, group = np.unique(idx, return_inverse=True)
+    else:
+        x = np.asarray(values[target], np.float64)
+        bins = int(np.clip(n // 60, 1, 5))
+        ranks = np.argsort(np.argsort(np.where(np.isnan(x), np.inf, x) + rng.random(n) * 1e-9, kind="stable"))
+        group = np.minimum(ranks * bins // n, bins - 1)
+    return group if group.max() > 0 else None
 
 
 def _main_axis(scores: list[np.ndarray], n: int) -> np.ndarray:

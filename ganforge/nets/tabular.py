@@ -61,13 +61,15 @@ class TableCritic(nn.Module):
 
 @register
 class TableCopula(nn.Module):
-    """Standard normal noise [N, d] -> correlated normal scores ``noise @ chol.T`` (a Gaussian copula's
-    sampler; :mod:`ganforge.data.copula` turns scores into values). ``chol`` is the Cholesky factor of the
-    scores' correlation, stored in the model file like any network weight."""
+    """Standard normal noise [N, d] and a copula index [N] -> normal scores ``chol[k] @ noise``: the sampler
+    of a (mixture of) Gaussian copula(s); :mod:`ganforge.data.copula` turns scores into values. The Cholesky
+    factors are stored in the model file like any network weight."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, components: int = 1):
         super().__init__()
-        self.register_buffer("chol", torch.eye(dim))
+        self.register_buffer("chol", torch.eye(dim).repeat(components, 1, 1))
 
-    def forward(self, noise: torch.Tensor) -> torch.Tensor:
-        return noise @ self.chol.T
+    def forward(self, noise: torch.Tensor, component: torch.Tensor | None = None) -> torch.Tensor:
+        if component is None:
+            component = torch.zeros(len(noise), dtype=torch.long, device=noise.device)
+        return torch.einsum("nij,nj->ni", self.chol[component], noise)

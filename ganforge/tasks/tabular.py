@@ -274,7 +274,8 @@ class TabularSynthesis(AdversarialTask):
         self._warned_batch = False
         self._early_stop: str | None = None
         # the copula candidate (--model copula / auto): fitted once, in seconds, on the training rows
-        self.copula = GaussianCopula.fit(self.codec, train_values, seed=seed) if opt.model != "gan" else None
+        self.copula = GaussianCopula.fit(self.codec, train_values, seed=seed, target=opt.target) \
+            if opt.model != "gan" else None
         if opt.model == "gan" and n < 2000 and not opt.private:
             log.info("%d rows: on small tables --model auto also fits a Gaussian copula and keeps whichever of "
                      "the two scores the higher fidelity", n)
@@ -441,8 +442,8 @@ class TabularSynthesis(AdversarialTask):
         return {"family": self.family, **self.scores}
 
     def copula_predictor(self, step: int = 0) -> "TableModel":
-        """A sampler for the fitted Gaussian copula (its Cholesky factor is the network's weight)."""
-        G = TableCopula(self.copula.dim)
+        """A sampler for the fitted Gaussian copula (the Cholesky factors are the network's weights)."""
+        G = TableCopula(self.copula.dim, len(self.copula.weights))
         G.chol.copy_(torch.from_numpy(self.copula.cholesky()).float())
         meta = {"task": self.name, "options": to_dict(self.options), "codec": self.codec.to_json(),
                 "cond_freq": self.cond.freq, "step": step, "calibration": {}, "family": "copula",
@@ -762,19 +763,24 @@ class TableModel(Model):
                            make_inputs, decoding=self._decoding())
 
     def _copula_graph(self) -> ExportGraph:
-        """noise [N, columns] -> correlated normal scores [N, columns]; ``decoding`` maps scores to values."""
-        d = self.copula.dim
+        """noise [N, columns] and a component index [N] -> normal scores [N, columns]; ``decoding`` maps
+        scores to values."""
+        d, weights = self.copula.dim, torch.from_numpy(self.copula.weights)
 
         def make_inputs(n: int, seed: int, dims: dict[str, int]) -> dict[str, torch.Tensor]:
-            return {"noise": torch.randn(n, d, generator=torch.Generator().manual_seed(seed))}
+            gen = torch.Generator().manual_seed(seed)
+            return {"noise": torch.randn(n, d, generator=gen),
+                    "component": torch.multinomial(weights, n, replacement=True, generator=gen)}
 
         inputs = make_inputs(2, 0, {})
         info = {"noise": {"shape": ["batch", d], "dtype": "float32", "range": "standard normal N(0, 1)",
-                          "meaning": "one noise vector per row"}}
+                          "meaning": "one noise vector per row"},
+                "component": {"shape": ["batch"], "dtype": "int64", "range": [0, len(weights) - 1],
+                              "meaning": "the copula of each row, drawn with the parts' weights (see decoding)"}}
         out = {"scores": {"shape": ["batch", d], "dtype": "float32", "range": "normal scores",
-                          "meaning": "one correlated normal score per column: see decoding"}}
-        return ExportGraph(self.G, inputs, ["scores"], {"noise": {0: "batch"}}, info, out,
-                           "Gaussian copula: noise -> correlated normal scores, one per column", make_inputs,
+                          "meaning": "one normal score per column: see decoding"}}
+        return ExportGraph(self.G, inputs, ["scores"], {k: {0: "batch"} for k in inputs}, info, out,
+                           "Gaussian copula: noise and a component -> normal scores, one per column", make_inputs,
                            decoding={**self.copula.describe(), "levels": self._decoding()["columns"]})
 
     def _decoding(self) -> dict[str, Any]:
@@ -824,8 +830,11 @@ class TableModel(Model):
     def _values(self, n: int, gen: torch.Generator, rng: np.random.Generator, native: Condition | None):
         """Model values per column (before calibration and dtype restoration)."""
         if self.copula is not None:   # conditions are met by rejection (``native`` is never set)
-            scores = self.G(torch.randn(n, self.copula.dim, generator=gen).to(self.device)).float().cpu().numpy()
-            return self.copula.decode(scores, self.codec, rng)
+            k = torch.multinomial(torch.from_numpy(self.copula.weights), n, replacement=True, generator=gen) \
+                if n else torch.zeros(0, dtype=torch.long)
+            noise = torch.randn(n, self.copula.dim, generator=gen)
+            scores = self.G(noise.to(self.device), k.to(self.device)).float().cpu().numpy()
+            return self.copula.decode(scores, self.codec, rng, k.numpy())
         z = torch.randn(n, self.options.z_dim, generator=gen)
         if native is not None:
             k = next(i for i, (c, _) in enumerate(self.codec.discrete) if self.codec.schema.columns[c].name == native.column)

@@ -32,7 +32,7 @@ def test_copula_keeps_marginals_dependence_and_missing_rates():
     schema, values = infer_schema(df)
     codec = TableCodec.fit(schema, values)
     cop = GaussianCopula.fit(codec, values, seed=0)
-    z = np.random.default_rng(1).standard_normal((4000, cop.dim)) @ cop.cholesky().T
+    z = np.random.default_rng(1).standard_normal((4000, cop.dim)) @ cop.cholesky()[0].T
     out = cop.decode(z, codec, np.random.default_rng(2))
     assert np.corrcoef(np.argsort(np.argsort(out["x"])), np.argsort(np.argsort(out["y"])))[0, 1] > 0.85
     assert abs(np.nanmedian(out["y"]) - df["y"].median()) < 0.15 * df["y"].median()
@@ -44,13 +44,14 @@ def test_copula_keeps_marginals_dependence_and_missing_rates():
     high = out["group"].astype(str) == "high"
     assert np.mean(out["x"][high]) > 0.5 > np.mean(out["x"][~high])   # the category follows x
     assert GaussianCopula.from_json(cop.to_json()).corr == pytest.approx(cop.corr, abs=1e-5)
+    assert len(cop.parts) == 1 and cop.cholesky().shape == (1, cop.dim, cop.dim)
 
 
 def test_copula_stores_no_list_of_real_values():
     df = correlated(200)
     schema, values = infer_schema(df)
     cop = GaussianCopula.fit(TableCodec.fit(schema, values), values)
-    for col in cop.columns:
+    for col in cop.parts[0]["columns"]:
         if col["kind"] == "numeric":
             assert len(col["quantiles"]) <= max(11, 200 // 20)
 
@@ -72,6 +73,34 @@ def test_model_copula_fits_in_no_steps_and_samples_like_a_gan_model(tmp_path):
     assert scores.shape == (2, len(df.columns)) and "how" in graph.decoding
 
 
+def test_a_target_gives_each_class_its_own_copula():
+    rng = np.random.default_rng(0)
+    n = 900
+    label = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    shift = {"a": -2.0, "b": 0.0, "c": 2.0}
+    x = np.array([shift[v] for v in label]) + rng.normal(size=n)
+    # within class c, y follows x; within a and b, it does not
+    y = np.where(label == "c", x, 0.0) + rng.normal(size=n)
+    df = pd.DataFrame({"x": x, "y": y, "label": label})
+    schema, values = infer_schema(df)
+    codec = TableCodec.fit(schema, values)
+    cop = GaussianCopula.fit(codec, values, seed=0, target="label")
+    assert len(cop.weights) == 3 and cop.weights == pytest.approx(sorted([0.5, 0.3, 0.2], reverse=True), abs=0.05)
+    k = np.random.default_rng(1).choice(3, 6000, p=cop.weights)
+    noise = np.random.default_rng(2).standard_normal((6000, cop.dim))
+    z = np.einsum("nij,nj->ni", cop.cholesky()[k], noise)
+    out = cop.decode(z, codec, np.random.default_rng(3), k)
+    lab = out["label"].astype(str)
+    for v in "abc":   # each class keeps its location, and only class c its correlation
+        assert abs(out["x"][lab == v].mean() - shift[v]) < 0.35
+    assert np.corrcoef(out["x"][lab == "c"], out["y"][lab == "c"])[0, 1] > 0.4
+    assert abs(np.corrcoef(out["x"][lab == "a"], out["y"][lab == "a"])[0, 1]) < 0.25
+    assert np.quantile(out["x"], [0.1, 0.5, 0.9]) == pytest.approx(np.quantile(x, [0.1, 0.5, 0.9]), abs=0.25)
+    assert (lab == "c").mean() == pytest.approx(0.2, abs=0.03)
+    again = GaussianCopula.from_json(cop.to_json())
+    assert again.cholesky() == pytest.approx(cop.cholesky(), abs=1e-4) and again.target == "label"
+
+
 def test_model_auto_keeps_the_better_family_and_says_why(tmp_path):
     df = correlated()
     # a GAN of 10 steps cannot match the copula: auto must keep the copula, and the GAN as model-last
@@ -88,9 +117,12 @@ def test_model_auto_keeps_the_gan_when_it_scores_higher(tmp_path, monkeypatch):
 
     real_fit = tabular.GaussianCopula.fit
 
-    def poor_fit(codec, values, seed=0):   # a copula that forgot every dependence
+    def poor_fit(codec, values, seed=0, target=None):   # a copula that forgot dependence and spread
         cop = real_fit(codec, values, seed)
-        cop.corr = np.eye(cop.dim)
+        cop.parts[0]["corr"] = np.eye(cop.dim)
+        for col in cop.parts[0]["columns"]:
+            if col["kind"] == "numeric":
+                col["quantiles"] = [float(np.median(col["quantiles"]))] * len(col["quantiles"])
         return cop
 
     monkeypatch.setattr(tabular.GaussianCopula, "fit", staticmethod(poor_fit))
