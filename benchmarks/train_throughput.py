@@ -113,8 +113,9 @@ def baseline(images: torch.Tensor, batch: int, size: int) -> Callable[[], None]:
 def ganforge_trainer(images: torch.Tensor, batch: int, size: int, threads: int | None, run_dir: Path,
                      default_config: bool, **run_kwargs) -> Trainer:
     """A set-up Trainer whose ``_loop`` runs the real steps; nothing is written while timing."""
-    if default_config:  # what `ganforge train image` does with this data: arch auto, augment on, lazy R1
-        options = ImageOptions(data="synthetic", size=size, z_dim=Z_DIM, width=WIDTH)
+    if default_config:  # DCGAN with what `ganforge train image` adds by default: augmentation, lazy R1 (the
+        # budget-aware rule would pick the light networks for 1,024 images at 64 px: arch_throughput.py times those)
+        options = ImageOptions(data="synthetic", size=size, z_dim=Z_DIM, width=WIDTH, arch="dcgan", loss="ns")
     else:  # comparable with the baseline: no augmentation, no R1
         options = ImageOptions(data="synthetic", size=size, z_dim=Z_DIM, width=WIDTH, arch="dcgan",
                                augment=False, r1_gamma=0.0)
