@@ -59,3 +59,16 @@ def test_the_api_passes_device_and_budget_and_logs_one_line(caplog):
         dict(arch="light", loss="hinge", width=32, augment="diff", r1_gamma=0.1)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("image defaults")]
     assert len(lines) == 1 and "64 images at 64 px on cpu, 5 min" in lines[0] and "arch=light (" in lines[0]
+
+
+def test_a_config_of_an_earlier_version_resolves_to_what_it_trained():
+    """config.json written before these options: augment a bool, loss and width set; nothing changes on resume."""
+    from ganforge import api
+
+    saved = {"task": "image", "run": {"steps": 10},
+             "options": {"data": "builtin:shapes?n=64", "size": 16, "arch": "dcgan", "width": 64, "loss": "ns",
+                         "r1_gamma": 0.1, "augment": True, "n_critic": 1, "channels": 3}}
+    _, options = api.resolve("image", {}, config=saved)
+    assert (options.augment, options.loss, options.width, options.arch) == ("diff", "ns", 64, "dcgan")
+    out = ganforge.train("image", config=saved, dry_run=True)
+    assert out["options"]["augment"] == "diff" and out["options"]["r1_gamma"] == 0.1
