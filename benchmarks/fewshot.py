@@ -125,7 +125,8 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
         vs_train = evaluate(model, train, ("kid",), n=args.eval_n, features=extractor, size=size, seed=args.seed,
                             real_stats=cache_train)
         cache_train = vs_train.get("real_cache", cache_train)
-        row.update({"kid_held_out": round(vs_held["scores"]["kid"], 5), "kid_std": round(vs_held["scores"]["kid_std"], 5),
+        row.update({"kid_held_out": round(vs_held["scores"]["kid"], 5),
+                    "kid_std": round(vs_held["scores"]["kid_std"], 5),
                     "fid_held_out": round(vs_held["scores"]["fid"], 3),
                     "kid_train": round(vs_train["scores"]["kid"], 5)})
         if opt["augment"] == "ada":

@@ -67,7 +67,8 @@ def check(arch: str, size: int, batch: int, steps: int, warmup: int, precision: 
         sample = G(z)
     return {"arch": arch, "size": size, "batch": batch, "loss": opt.loss, "width": opt.width, "blocks": opt.blocks,
             "precision": trainer.rt.precision, "steps": steps, "imgs_per_s": round(steps * batch / dt, 1),
-            "ms_per_step": round(dt / steps * 1e3, 1), "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            "ms_per_step": round(dt / steps * 1e3, 1),
+            "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
             "losses": losses, "losses_finite": all(math.isfinite(v) for v in losses.values()),
             "sample_finite": bool(torch.isfinite(sample).all()), "sample_range": [round(float(sample.min()), 3),
                                                                                  round(float(sample.max()), 3)]}

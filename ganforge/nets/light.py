@@ -235,7 +235,8 @@ class LightDiscriminator(nn.Module):
         yield from self.decode_part.parameters()
 
 
-def reconstruction_targets(x: torch.Tensor, part: int, whole_side: int, part_side: int) -> tuple[torch.Tensor, torch.Tensor]:
+def reconstruction_targets(x: torch.Tensor, part: int, whole_side: int,
+                           part_side: int) -> tuple[torch.Tensor, torch.Tensor]:
     """What the light discriminator's decoders should output for input images ``x``: the whole image and its
     quarter ``part``, each area-averaged down to the decoders' sides."""
     whole = F.adaptive_avg_pool2d(x, whole_side) if x.shape[-1] != whole_side else x

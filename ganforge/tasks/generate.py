@@ -73,9 +73,9 @@ class ImageOptions:
                               "step).")
     gp_weight: float = option(10.0, "wgan-gp: gradient penalty weight.")
     n_critic: int | None = option(None, "D steps per G step (default: 5 for wgan-gp, else 1).")
-    augment: str | bool | None = option("auto", "Augmentation of what D sees: diff (DiffAugment, --augment-policy), ada "
-                                 "(adaptive, StyleGAN2-ADA), off, or auto (by data size and device); true/false "
-                                 "mean diff/off.", choices=AUGMENTS)
+    augment: str | bool | None = option("auto", "Augmentation of what D sees: diff (DiffAugment, --augment-policy), "
+                                        "ada (adaptive, StyleGAN2-ADA), off, or auto (by data size and device); "
+                                        "true/false mean diff/off.", choices=AUGMENTS)
     augment_policy: str = option("color,translation,cutout", "diff: augmentations, comma-separated: color, "
                                  "translation, cutout.")
     ada_target: float = option(0.6, "ada: target of r_t = E[sign(D(real))]; p rises while D is surer than this.")

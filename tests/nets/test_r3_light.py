@@ -68,7 +68,8 @@ def test_r3_blocks_start_as_the_identity_and_use_grouped_convolutions():
 
 
 def test_light_excitation_pairs_and_reconstructions():
-    assert sle_pairs(256) == [(8, 128), (16, 256)] and sle_pairs(16) == [(4, 16)] and sle_pairs(64) == [(4, 32), (4, 64)]
+    assert sle_pairs(256) == [(8, 128), (16, 256)] and sle_pairs(16) == [(4, 16)]
+    assert sle_pairs(64) == [(4, 32), (4, 64)]
     for size, whole, part in ((16, 16, 8), (32, 32, 16), (64, 64, 32), (256, 64, 64)):
         D = LightDiscriminator(size=size, channels=1, width=8)
         x = torch.rand(2, 1, size, size) * 2 - 1
@@ -97,7 +98,8 @@ def _metrics(run) -> set[str]:
 
 
 # r3 with ADA (rpgan, lazy R1 + R2), light with DiffAugment (hinge, lazy R1, reconstruction)
-@pytest.mark.parametrize("arch, size", [("r3", 16), ("r3", 32), ("r3", 64), ("light", 16), ("light", 32), ("light", 64)])
+@pytest.mark.parametrize("arch, size", [("r3", 16), ("r3", 32), ("r3", 64),
+                                        ("light", 16), ("light", 32), ("light", 64)])
 def test_trains_resumes_exactly_and_loads_from_its_model_file(arch, size, tmp_path, bare):
     kw = dict(KW, arch=arch, size=size, augment="ada" if arch == "r3" else "diff")
     whole = ganforge.train("image", out=tmp_path / "whole", steps=6, **kw)
@@ -121,7 +123,8 @@ def test_trains_resumes_exactly_and_loads_from_its_model_file(arch, size, tmp_pa
 
 
 def test_rpgan_with_penalties_at_every_step_trains(tmp_path, bare):
-    m = ganforge.train("image", out=tmp_path / "r", steps=2, **dict(KW, arch="r3", size=16, r1_interval=1, augment="off"))
+    kw = dict(KW, arch="r3", size=16, r1_interval=1, augment="off")
+    m = ganforge.train("image", out=tmp_path / "r", steps=2, **kw)
     logged = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["r1"]) and np.isfinite(r["r2"]) for r in logged if "loss/D" in r)
     assert m.meta["options"]["r1_gamma"] > 0
