@@ -47,7 +47,11 @@ def test_upload_train_watch_generate_download(server, tmp_path):
                   "r-log_every": "5", "r-threads": "1", "t-size": "16", "t-width": "16", "t-sample_grid": "16",
                   "t-walk_frames": "2"}
         for field, value in values.items():
-            page.fill("#" + field, value)
+            if page.eval_on_selector("#" + field, "e => e.tagName") == "SELECT":   # fields with choices
+                page.select_option("#" + field, value)
+            else:
+                page.fill("#" + field, value)
+        assert page.eval_on_selector("#t-augment", "e => e.tagName") == "SELECT"
         page.screenshot(path=str(ARTIFACTS / "2-new-run.png"), full_page=True)
         page.click("#start")
         page.wait_for_selector("#grid[src*='samples/step-']", timeout=90_000)

@@ -191,6 +191,11 @@ function fieldInput(f, value, prefix) {
   const id = prefix + f.name, v = value === undefined ? f.default : value;
   let input;
   if (f.type === "bool" && !f.optional) input = `<input type="checkbox" id="${id}" data-type="bool" ${v ? "checked" : ""}>`;
+  else if (f.choices && f.choices.length) {   // a fixed set of values: pick one (optional fields may stay unset)
+    const opts = (f.optional ? [`<option value="" ${v == null ? "selected" : ""}>auto</option>`] : []).concat(
+      f.choices.map(c => `<option value="${esc(c)}" ${String(c) === String(v) ? "selected" : ""}>${esc(c)}</option>`));
+    input = `<select id="${id}" data-type="${f.type}">${opts.join("")}</select>`;
+  }
   else if (f.type === "bool") input = `<select id="${id}" data-type="bool?"><option value="" ${v == null ? "selected" : ""}>auto</option><option value="true" ${v === true ? "selected" : ""}>yes</option><option value="false" ${v === false ? "selected" : ""}>no</option></select>`;
   else {
     const shown = v == null ? "" : Array.isArray(v) ? v.join(",") : v;
