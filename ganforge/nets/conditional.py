@@ -33,3 +33,15 @@ def need_labels(y: torch.Tensor | None, n: int, num_classes: int) -> torch.Tenso
     if y is None:
         raise ValueError(f"this network is conditional on {num_classes} classes: pass labels y")
     return y.long().view(n)
+
+
+def class_output(net: nn.Module, out: torch.Tensor, phi: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """A discriminator's output for its class setting, from its logit ``out`` [N, 1] and features ``phi``
+    [N, C]: the logit alone (unconditional), ``[logit, class logits]`` (``cond="acgan"``: ``net.aux``), or the
+    logit plus the projection ``<net.embed(y), phi>``."""
+    if not net.num_classes:
+        return out
+    if net.cond == "acgan":
+        return torch.cat([out, net.aux(phi)], dim=1)
+    y = need_labels(y, phi.shape[0], net.num_classes)
+    return out + (net.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)

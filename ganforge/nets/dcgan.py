@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from . import register_arch
 from .registry import register
-from .conditional import CondBatchNorm2d, need_labels
+from .conditional import CondBatchNorm2d, class_output, need_labels
 
 
 def levels(size: int) -> int:
@@ -87,11 +87,7 @@ class DCGANDiscriminator(nn.Module):
             return self.net(x).flatten(1)
         phi = self.net[:-1](x)
         out = self.net[-1](phi).flatten(1)
-        phi = phi.flatten(1)
-        if self.cond == "acgan":
-            return torch.cat([out, self.aux(phi)], dim=1)
-        y = need_labels(y, x.shape[0], self.num_classes)
-        return out + (self.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)
+        return class_output(self, out, phi.flatten(1), y)
 
 
 def init_weights(module: nn.Module) -> None:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from . import register_arch
-from .conditional import CondBatchNorm2d, need_labels
+from .conditional import CondBatchNorm2d, class_output, need_labels
 from .r3 import pyramid
 from .registry import register
 
@@ -217,13 +217,7 @@ class LightDiscriminator(nn.Module):
         if part is None and self.training and torch.is_grad_enabled():
             # every parameter takes part in every D loss (several processes wait for each gradient)
             out = out + 0 * sum(p.sum() for p in self._decoder_parameters() if p.requires_grad)
-        if self.num_classes:
-            flat = phi.flatten(1)
-            if self.cond == "acgan":
-                out = torch.cat([out, self.aux(flat)], dim=1)
-            else:
-                y = need_labels(y, x.shape[0], self.num_classes)
-                out = out + (self.embed(y).to(flat.dtype) * flat).sum(1, keepdim=True)
+        out = class_output(self, out, phi.flatten(1), y)
         if part is None:
             return out
         whole = self.decode_whole(feats[8])

@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_arch
-from .conditional import need_labels
+from .conditional import class_output, need_labels
 from .dcgan import levels
 from .registry import register
 from .stylegan2 import downsample2x, fir_filter
@@ -159,13 +159,7 @@ class R3Discriminator(nn.Module):
             if i < len(self.maps):
                 h = self.maps[i](downsample2x(h, self.resample_filter))
         phi = F.leaky_relu(self.basis(h).flatten(1), 0.2)
-        out = self.fc(phi)
-        if not self.num_classes:
-            return out
-        if self.cond == "acgan":
-            return torch.cat([out, self.aux(phi)], dim=1)
-        y = need_labels(y, x.shape[0], self.num_classes)
-        return out + (self.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)
+        return class_output(self, self.fc(phi), phi, y)
 
 
 register_arch("r3", R3Generator, R3Discriminator)

@@ -8,7 +8,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from . import register_arch
 from .registry import register
-from .conditional import CondBatchNorm2d, need_labels
+from .conditional import CondBatchNorm2d, class_output, need_labels
 from .dcgan import widths
 
 
@@ -100,13 +100,7 @@ class ResNetDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = F.relu(self.last(self.blocks(x)))
         phi = h.sum(dim=(2, 3))
-        out = self.fc(phi)
-        if not self.num_classes:
-            return out
-        if self.cond == "acgan":
-            return torch.cat([out, self.aux(phi)], dim=1)
-        y = need_labels(y, x.shape[0], self.num_classes)
-        return out + (self.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)
+        return class_output(self, self.fc(phi), phi, y)
 
 
 @register

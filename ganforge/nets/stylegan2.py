@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_arch
+from .conditional import class_output
 from .registry import register
 
 SQRT2 = math.sqrt(2.0)
@@ -433,14 +434,7 @@ class StyleGAN2Discriminator(nn.Module):
             x = getattr(self, f"b{res}")(x)
         x = self.conv(minibatch_std(x, self.mbstd_group))
         h = self.fc(x.flatten(1))
-        out = self.out(h)
-        if not self.num_classes:
-            return out
-        if self.cond == "acgan":
-            return torch.cat([out, self.aux(h)], dim=1)
-        if y is None:
-            raise ValueError(f"this network is conditional on {self.num_classes} classes: pass labels y")
-        return out + (self.embed(y.long().view(-1)).to(h.dtype) * h).sum(1, keepdim=True)
+        return class_output(self, self.out(h), h, y)
 
 
 register_arch("style", StyleGAN2Generator, StyleGAN2Discriminator)
