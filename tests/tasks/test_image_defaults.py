@@ -28,8 +28,8 @@ def chosen(facts: Facts, **given) -> dict:
     (Facts(5_000, 32, "cpu"), dict(arch="dcgan", loss="ns", width=64, augment="diff", r1_gamma=0.1)),
     # CPU, 64 px and larger on 10k+ images: SNGAN-ResNet
     (Facts(50_000, 64, "cpu"), dict(arch="resnet", loss="ns", width=64, augment="off", r1_gamma=0.1)),
-    # few-shot at 64 px and larger: light (FastGAN class) with its hinge loss
-    (Facts(400, 64, "cpu", minutes=20), dict(arch="light", loss="hinge", width=32, augment="diff", r1_gamma=0.1)),
+    # few-shot at 64 px and larger: light (FastGAN class) with its hinge loss on CUDA; on CPU the measured DCGAN
+    (Facts(400, 64, "cpu", minutes=20), dict(arch="dcgan", loss="ns", width=64, augment="diff", r1_gamma=0.1)),
     (Facts(1_500, 128, "cuda"), dict(arch="light", loss="hinge", width=64, augment="ada", r1_gamma=0.1,
                                      ada_kimg=500.0)),
     # CUDA: r3 + rpgan, gamma from size and batch, two blocks per resolution, ADA
@@ -56,9 +56,9 @@ def test_the_api_passes_device_and_budget_and_logs_one_line(caplog):
         out = ganforge.train("image", data="builtin:shapes?n=64", size=64, minutes=5, device="cpu", batch=16,
                              dry_run=True)
     assert {k: out["options"][k] for k in ("arch", "loss", "width", "augment", "r1_gamma")} == \
-        dict(arch="light", loss="hinge", width=32, augment="diff", r1_gamma=0.1)
+        dict(arch="dcgan", loss="ns", width=64, augment="diff", r1_gamma=0.1)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("image defaults")]
-    assert len(lines) == 1 and "64 images at 64 px on cpu, 5 min" in lines[0] and "arch=light (" in lines[0]
+    assert len(lines) == 1 and "64 images at 64 px on cpu, 5 min" in lines[0] and "arch=dcgan (" in lines[0]
 
 
 def test_a_config_of_an_earlier_version_resolves_to_what_it_trained():
