@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from . import artifact, importers, tasks
 from .config import RunConfig, from_dict, read_run_config, save_run_config, to_dict
-from .engine import Callback, Trainer, seed_everything
+from .engine import Callback, Trainer, budget_clock, seed_everything
 from .engine.callbacks import LossCurves, MetricsLog, ProgressBar, TensorBoard
 from .errors import CheckpointError, ConfigError, GanforgeError
 from .predict.base import Model
@@ -116,6 +116,8 @@ def train(task: str = "image", *, out: str | Path | None = None, config: str | P
                           "or choose another --out")
     if run.devices > 1 and not _under_launcher() and not dry_run:
         return _launch(task, run, options, overwrite)
+    clock = budget_clock(run)
+    start = clock()
     job = _build_task(task, run, options)
     resolved = {"task": task, "run": to_dict(run), "options": to_dict(job.options)}
     if dry_run:
@@ -124,7 +126,8 @@ def train(task: str = "image", *, out: str | Path | None = None, config: str | P
         _clear_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_run_config(run_dir / "config.json", task, run, job.options)  # as trained (a DataFrame is described)
-    trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=resolved)
+    trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=resolved,
+                      setup_s=clock() - start)
     trainer.fit()
     return load(run_dir)
 
@@ -170,9 +173,12 @@ def resume(run_dir: str | Path, *, steps: int | None = None, minutes: float | No
         save_run_config(run_dir / "config.json", task, run, options)
     if data is not None:
         options.data = data
+    clock = budget_clock(run)
+    start = clock()
     job = _build_task(task, run, options)
     config = {"task": task, "run": to_dict(run), "options": to_dict(job.options)}
-    trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=config)
+    trainer = Trainer(job, run, run_dir, _callbacks(run_dir, progress, callbacks), config=config,
+                      setup_s=clock() - start)
     trainer.fit(resume=True)
     return load(run_dir)
 

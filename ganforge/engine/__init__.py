@@ -2,6 +2,6 @@
 from .callbacks import Callback
 from .task import AdversarialTask, Phase
 from .runtime import seed_everything
-from .trainer import Trainer, step_generator
+from .trainer import Trainer, budget_clock, step_generator
 
-__all__ = ["AdversarialTask", "Callback", "Phase", "Trainer", "seed_everything", "step_generator"]
+__all__ = ["AdversarialTask", "Callback", "Phase", "Trainer", "budget_clock", "seed_everything", "step_generator"]

@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -68,9 +68,18 @@ def lazy_regularisation(phases: list[Phase]) -> tuple[dict[str, float], set[str]
     return ratios, lazy
 
 
+def budget_clock(run: RunConfig) -> Callable[[], float]:
+    """The clock ``--minutes`` is measured on: wall time, or this process's CPU time (fair budgets on a
+    shared machine)."""
+    return time.process_time if run.budget_clock == "cpu" else time.perf_counter
+
+
 class Trainer:
     def __init__(self, task: AdversarialTask, run: RunConfig, run_dir: str | Path,
-                 callbacks: list[Callback] | None = None, config: dict[str, Any] | None = None):
+                 callbacks: list[Callback] | None = None, config: dict[str, Any] | None = None,
+                 setup_s: float = 0.0):
+        """``setup_s``: budget-clock seconds already spent on this run before the trainer (reading the data,
+        building the task); ``--minutes`` is a budget for the whole run, so they count."""
         run.validate()
         self.task, self.run, self.run_dir = task, run, Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -78,8 +87,9 @@ class Trainer:
         self.config = config or {}
         self.step = 0
         self.elapsed = 0.0
-        # the budget's clock: wall time, or this process's CPU time (fair budgets on a shared machine)
-        self._clock = time.process_time if run.budget_clock == "cpu" else time.perf_counter
+        self.setup_s = float(setup_s)
+        self.eval_cost = 0.0    # budget-clock seconds of the last evaluation: the final one must fit the budget
+        self._clock = budget_clock(run)
         self.lr_scale = 1.0
         self.divergences = 0
         self.last_record: dict[str, Any] = {}
@@ -111,8 +121,11 @@ class Trainer:
     def _done(self) -> bool:
         if self.run.steps is not None and self.step >= self.run.steps:
             return True
-        if self.run.minutes is not None and self._elapsed_now() >= self.run.minutes * 60:
-            return True
+        if self.run.minutes is not None:
+            # the budget covers the whole run: stop early enough for the final evaluation to fit in it
+            over = self._elapsed_now() + self.eval_cost >= self.run.minutes * 60
+            if self.rt.any_true(over) if self.world > 1 else over:
+                return True
         reason = self.task.stop_reason()
         if self.world > 1 and self.rt.any_true(bool(reason)):  # rank 0 alone may know (e.g. its evaluations)
             reason = reason or "stopped by another process"
@@ -219,11 +232,14 @@ class Trainer:
     # ----------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> str:
         """Train until the step or time budget is spent; returns "finished" or "interrupted"."""
+        start = self._clock()
         self._setup()
         if resume:
             self._restore_latest()
             log.info("resumed %s at step %d", self.run_dir, self.step)
-        else:
+        # reading the data, building the task and the networks are part of the run's time budget
+        self.elapsed += self.setup_s + (self._clock() - start)
+        if not resume:
             self.save_checkpoint()  # step 0: a restore point for divergence, and resumable at once
         for cb in self.callbacks:
             cb.on_start(self.state)
@@ -299,7 +315,9 @@ class Trainer:
             if self.step % run.checkpoint_every == 0 and not self._done():
                 self.save_checkpoint()
             if self.step % run.eval_every == 0 and not self._done():
+                start = self._clock()
                 self._eval()
+                self.eval_cost = self._clock() - start
 
     def _ema_interval(self) -> int:
         return next((p.interval for p in self.task.phases if p.module == self.task.ema_module), 1)

@@ -156,6 +156,26 @@ def test_time_budget_stops_training(tmp_path):
     assert trainer.step > 10 and 1.0 <= trainer.elapsed < 5.0
 
 
+class SlowEval(Callback):
+    def on_eval(self, state, step):
+        import time
+        time.sleep(0.3)
+
+
+def test_the_time_budget_covers_setup_and_the_final_evaluation(tmp_path):
+    import time
+    run = run_config(tmp_path, steps=None, minutes=0.03, eval_every=5, checkpoint_every=10_000)   # 1.8 s
+    trainer = Trainer(Ring(), run, tmp_path, [SlowEval()], setup_s=0.6)
+    start = time.perf_counter()
+    trainer.fit()
+    whole = 0.6 + time.perf_counter() - start
+    assert trainer.elapsed >= 0.6 and trainer.eval_cost >= 0.3      # the setup counted; the evaluation timed
+    assert 1.8 - 0.3 <= whole <= 1.8 + 0.25                        # the final evaluation fit in the budget
+    spent = Trainer(Ring(), run_config(tmp_path / "s", steps=None, minutes=0.01), tmp_path / "s", setup_s=1.0)
+    spent.fit()
+    assert spent.step == 0                                          # reading the data took the whole budget
+
+
 class SleepEachStep(Callback):
     def on_step(self, state):
         import time
