@@ -7,14 +7,17 @@ columns' first principal axis, so a level tied to high or low values sits at tha
 is the correlation matrix of those scores plus each column's marginal:
 
 - numeric columns: the quantiles of the present values on :func:`quantile_grid` (at most one quantile per
-  20 rows, at least 11, so the stored numbers never amount to a list of real values), sampled by linear
-  interpolation; missing values at the column's missing rate;
+  20 rows, at least 11, so the stored numbers never amount to a list of real values), sampled by
+  interpolation in the normal score (see :func:`_quantile_value`: tails thin out as a normal's do); missing values at the column's missing rate;
   an integer column with at most 50 distinct values (a count, years of schooling) keeps the frequency of
   each value instead, as a categorical column keeps its levels;
 - discrete columns: the level frequencies (over the codec's levels, "other" and "missing").
 
 Sampling draws correlated normals (noise times the Cholesky factor, the job of the registered network
 :class:`~ganforge.nets.tabular.TableCopula`), maps them through the normal CDF and each marginal's inverse.
+A batch is stratified (:meth:`GaussianCopula.components`, :meth:`GaussianCopula.stratify`): each copula gets
+its share of the rows and each column one value from each of its equal-probability strata, so a few hundred
+synthetic rows carry the model's marginals without the sampling noise of independent draws.
 This is the model of SDV's ``GaussianCopulaSynthesizer`` with empirical marginals instead of fitted
 parametric ones.
 
@@ -100,6 +103,34 @@ class GaussianCopula:
         return cls(data["parts"], data.get("target"))
 
     # ------------------------------------------------------------------ sampling
+    def components(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """The copula of each of ``n`` rows, stratified: each copula gets floor(n x weight) rows and the
+        remainder is drawn in proportion to what is left (systematic sampling), in random order."""
+        share = n * self.weights / self.weights.sum()
+        counts = np.floor(share).astype(int)
+        rest = n - counts.sum()
+        if rest:
+            frac = share - counts
+            points = (rng.random() + np.arange(rest)) * frac.sum() / rest
+            counts += np.bincount(np.searchsorted(np.cumsum(frac), points, side="right"),
+                                  minlength=len(counts))[:len(counts)]
+        return rng.permutation(np.repeat(np.arange(len(counts)), counts))
+
+    @staticmethod
+    def stratify(z: np.ndarray, component: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A drawn batch of scores made a stratified one (Iman-Conover / Latin hypercube): within each copula,
+        the m rows' scores of a column become one uniform draw from each of the m equal-probability strata,
+        assigned in the order of the drawn scores. The dependence is the draw's, each column's values follow
+        the marginal without the sampling noise of m independent draws (which, on a table of a few hundred
+        rows, blurs what a model trained on the synthetic rows learns)."""
+        z = np.array(z, np.float64)
+        for k in np.unique(component):
+            rows = np.flatnonzero(component == k)
+            m = len(rows)
+            ranks = np.argsort(np.argsort(z[rows], axis=0, kind="stable"), axis=0, kind="stable")
+            z[rows] = ndtri(np.clip((ranks + rng.random(ranks.shape)) / m, EPS, 1 - EPS))
+        return z
+
     def decode(self, z: np.ndarray, codec: TableCodec, rng: np.random.Generator,
                component: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Normal scores [N, columns], row i drawn from copula ``component[i]`` -> model values per column
@@ -122,8 +153,7 @@ class GaussianCopula:
                         x[rng.random(len(rows)) < col["missing"]] = np.nan
                         numeric[col["name"]][rows] = x
                     elif col["quantiles"]:
-                        q = np.asarray(col["quantiles"])
-                        x = np.interp(uj, np.linspace(0, 1, len(q)), q)
+                        x = _quantile_value(uj, col)
                         x[rng.random(len(rows)) < col["missing"]] = np.nan
                         numeric[col["name"]][rows] = x
                     continue
@@ -141,8 +171,10 @@ class GaussianCopula:
                         "u = Phi(score) (the standard normal CDF), one score per column in this order, read with "
                         "copula k's columns:",
                         "numeric with 'values': values[i] for the position i found as for discrete columns; "
-                        "other numeric: value = interp(u, linspace(0, 1, len(quantiles)), quantiles); then missing "
-                        "with probability 'missing' (no quantiles: always missing)",
+                        "other numeric: p = linspace(0, 1, len(quantiles)) with p[0] = min(0.5 / rows, p[1] / 2) "
+                        "and p[-1] = max(1 - 0.5 / rows, (1 + p[-2]) / 2), value = interp(Phi^-1(clip(u, p[0], "
+                        "p[-1])), Phi^-1(p), quantiles) (without 'rows': interp(u, linspace(0, 1, len(quantiles)), "
+                        "quantiles)); then missing with probability 'missing' (no quantiles: always missing)",
                         "discrete: the position i with cumsum(frequencies)[i-1] <= u < cumsum(frequencies)[i]; "
                         "levels[i] is the level's index among the column's levels, then 'other', then missing"]}
 
@@ -163,7 +195,7 @@ def _fit_part(codec: TableCodec, values: dict[str, np.ndarray], rng: np.random.G
         x = np.asarray(values[spec.name], np.float64)
         miss = np.isnan(x)
         present = x[~miss]
-        col = {"name": spec.name, "kind": "numeric", "missing": float(miss.mean()),
+        col = {"name": spec.name, "kind": "numeric", "missing": float(miss.mean()), "rows": int(len(present)),
                "quantiles": np.quantile(present, grid).tolist() if len(present) else []}
         distinct, counts = np.unique(present, return_counts=True)
         if spec.kind == "integer" and len(distinct) <= MAX_INTEGER_VALUES:
@@ -199,6 +231,21 @@ def _fit_part(codec: TableCodec, values: dict[str, np.ndarray], rng: np.random.G
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(z, rowvar=False) if n > 2 else np.eye(z.shape[1])
     return {"columns": columns, "corr": _nearest_correlation(np.atleast_2d(np.nan_to_num(corr)))}
+
+
+def _quantile_value(u: np.ndarray, col: dict[str, Any]) -> np.ndarray:
+    """A numeric column's value at probability ``u`` from its stored quantiles. Between quantiles the value
+    is linear in the normal score Phi^-1(u), and the smallest and largest of m values sit at probabilities
+    0.5/m and 1 - 0.5/m (beyond them u is clipped): a column's tails thin out as a normal's do instead of
+    spreading evenly up to the extremes, which on a few hundred rows would put one row in ten between the
+    last two stored quantiles. (Files written before "rows" was stored interpolate linearly in u.)"""
+    q = np.asarray(col["quantiles"], np.float64)
+    p = np.linspace(0, 1, len(q))
+    if "rows" not in col:
+        return np.interp(u, p, q)
+    end = 0.5 / max(int(col["rows"]), 1)
+    p[0], p[-1] = min(end, p[1] / 2), max(1 - end, (1 + p[-2]) / 2)
+    return np.interp(ndtri(np.clip(u, p[0], p[-1])), ndtri(p), q)
 
 
 def _groups(codec: TableCodec, values: dict[str, np.ndarray], target: str, rng) -> np.ndarray | None:

@@ -830,11 +830,11 @@ class TableModel(Model):
     def _values(self, n: int, gen: torch.Generator, rng: np.random.Generator, native: Condition | None):
         """Model values per column (before calibration and dtype restoration)."""
         if self.copula is not None:   # conditions are met by rejection (``native`` is never set)
-            k = torch.multinomial(torch.from_numpy(self.copula.weights), n, replacement=True, generator=gen) \
-                if n else torch.zeros(0, dtype=torch.long)
+            # a stratified batch: each copula's share of rows and each column's quantiles without sampling noise
+            k = self.copula.components(n, rng)
             noise = torch.randn(n, self.copula.dim, generator=gen)
-            scores = self.G(noise.to(self.device), k.to(self.device)).float().cpu().numpy()
-            return self.copula.decode(scores, self.codec, rng, k.numpy())
+            scores = self.G(noise.to(self.device), torch.from_numpy(k).to(self.device)).float().cpu().numpy()
+            return self.copula.decode(self.copula.stratify(scores, k, rng), self.codec, rng, k)
         z = torch.randn(n, self.options.z_dim, generator=gen)
         if native is not None:
             k = next(i for i, (c, _) in enumerate(self.codec.discrete) if self.codec.schema.columns[c].name == native.column)

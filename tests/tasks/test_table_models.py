@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.special import ndtr
 
 import ganforge
 from ganforge.data.copula import GaussianCopula
@@ -54,6 +55,33 @@ def test_copula_stores_no_list_of_real_values():
     for col in cop.parts[0]["columns"]:
         if col["kind"] == "numeric":
             assert len(col["quantiles"]) <= max(11, 200 // 20)
+
+
+def test_a_copula_sample_is_stratified_and_its_tails_thin_out():
+    df = correlated(300)
+    df["label"] = np.where(df["x"] > 0.8, "top", "rest")
+    schema, values = infer_schema(df)
+    codec = TableCodec.fit(schema, values)
+    cop = GaussianCopula.fit(codec, values, seed=0, target="label")
+    rng = np.random.default_rng(0)
+    k = cop.components(301, rng)
+    assert np.bincount(k).tolist() in ([round(w * 301) for w in cop.weights],   # each copula its share
+                                       [int(w * 301) + d for w, d in zip(cop.weights, (1, 0))],
+                                       [int(w * 301) + d for w, d in zip(cop.weights, (0, 1))])
+    z = rng.standard_normal((301, cop.dim))
+    strat = GaussianCopula.stratify(z, k, rng)
+    for part in range(len(cop.weights)):   # one value in each stratum, in the order of the draw
+        rows = k == part
+        u = np.sort(ndtr(strat[rows, 0]))
+        assert np.all(np.floor(u * rows.sum()) == np.arange(rows.sum()))
+        assert (np.argsort(strat[rows, 0]) == np.argsort(z[rows, 0])).all()
+    # the skewed column: 300 rows keep 15 quantiles; sampled means stay near the real one, not inflated by
+    # spreading one row in fourteen evenly between the last two quantiles
+    one = GaussianCopula.fit(codec, values, seed=0)
+    out = one.decode(GaussianCopula.stratify(rng.standard_normal((30_000, one.dim)), np.zeros(30_000, int), rng),
+                     codec, rng)
+    assert abs(np.mean(out["y"]) / df["y"].mean() - 1) < 0.05
+    assert np.mean(out["y"] > np.quantile(df["y"], 0.97)) < 0.035
 
 
 def test_model_copula_fits_in_no_steps_and_samples_like_a_gan_model(tmp_path):
