@@ -51,15 +51,19 @@ def point_clouds(grids: np.ndarray, n: int = 512, seed: int = 0) -> torch.Tensor
 
 
 @torch.no_grad()
-def chamfer_matrix(a: torch.Tensor, b: torch.Tensor, block: int = 8) -> np.ndarray:
+def chamfer_matrix(a: torch.Tensor, b: torch.Tensor, block: int = 4) -> np.ndarray:
     """Chamfer distances [N, M] between point clouds ``a`` [N, P, 3] and ``b`` [M, Q, 3] (unit-cube units)."""
     out = np.empty((len(a), len(b)), np.float64)
+    a, b = a.float(), b.float()
     for i in range(0, len(a), block):
         x = a[i:i + block]                                          # [bi, P, 3]
+        xx = x.square().sum(-1).reshape(-1, 1)
         for j in range(0, len(b), block):
             y = b[j:j + block]                                      # [bj, Q, 3]
-            d = torch.cdist(x[:, None], y[None], compute_mode="use_mm_for_euclid_dist").square_()  # [bi, bj, P, Q]
-            out[i:i + len(x), j:j + len(y)] = (d.min(3).values.mean(2) + d.min(2).values.mean(2)).double().numpy()
+            # every point of the block against every other: one matrix product, [bi P, bj Q]
+            d = (xx + y.square().sum(-1).reshape(1, -1)).addmm_(x.reshape(-1, 3), y.reshape(-1, 3).T, alpha=-2)
+            d = d.clamp_min_(0).view(len(x), x.shape[1], len(y), y.shape[1])
+            out[i:i + len(x), j:j + len(y)] = (d.amin(3).mean(1) + d.amin(1).mean(2)).double().numpy()
     return out
 
 
