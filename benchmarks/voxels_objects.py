@@ -39,7 +39,7 @@ import ganforge  # noqa: E402
 from ganforge.data.voxels import OBJECT_CLASSES, objects  # noqa: E402
 from ganforge.imaging import media  # noqa: E402
 from ganforge.metrics.shapes import shape_set_scores  # noqa: E402
-from ganforge.nets.voxels import VoxelDiscriminator  # noqa: E402
+from ganforge.nets import registry  # noqa: E402
 from ganforge.tasks.voxels import preview_grid, to_mesh  # noqa: E402
 from record import append_result, machine_facts  # noqa: E402
 
@@ -143,7 +143,7 @@ def main() -> None:
     media.save_image(Path(args.preview), preview_grid(per_class.reshape(-1, *per_class.shape[2:]), nrow=8))
     print(f"preview: {args.preview} (rows: {', '.join(model.class_names) or 'samples'})")
     fit = train[:1000], train_y[:1000]
-    untrained = VoxelDiscriminator(**model.meta["nets"]["D"]).eval()
+    untrained = registry.build(model.meta["nets"]["D"]).eval()
 
     def feats(D, x):
         with torch.no_grad():

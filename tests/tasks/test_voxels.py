@@ -95,6 +95,18 @@ def test_render_and_mesh_outputs(tmp_path):
         to_mesh(np.zeros((8, 8, 8), bool))
 
 
+def test_meshes_of_noisy_grids_are_watertight_and_manifold():
+    rng = np.random.default_rng(0)
+    rod = np.zeros((16, 16, 16), bool)
+    rod[8, 2:14, 8] = True                                 # one voxel thick: kept
+    for grid in [rng.random((16, 16, 16)) < p for p in (0.05, 0.2, 0.4)] + [rod]:
+        mesh = to_mesh(grid)                               # raw marching cubes: voxels touching along an edge
+        edges = np.sort(mesh.edges, axis=1)                # share it between four faces
+        _, counts = np.unique(edges, axis=0, return_counts=True)
+        assert mesh.is_watertight and mesh.is_winding_consistent and (counts == 2).all()
+    assert np.allclose(to_mesh(rod).bounds[:, 1], [1.5, 13.5], atol=0.3)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("voxels") / "run"
