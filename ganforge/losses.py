@@ -94,3 +94,26 @@ def gradient_penalty(
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).float().sum(), x_hat, create_graph=True)
     return (grad.float().flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def contrastive(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | float,
+                same: torch.Tensor | None = None, hard: torch.Tensor | None = None,
+                has_hard: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP, DAMSM, XMC-GAN): row i of ``a`` [N, C] should match row i of ``b`` [N, C]
+    better than every other row, by cosine similarity times ``scale``. ``same`` [N, N] (bool, optional)
+    marks pairs that are equal too (a caption drawn twice): they are not counted as negatives. ``hard``
+    [N, C] (optional): one more negative for row i of ``a`` (e.g. its caption with one word changed), where
+    ``has_hard`` [N] (bool, optional) is true."""
+    a, b = F.normalize(a.float(), dim=1), F.normalize(b.float(), dim=1)
+    logits = a @ b.t() * scale
+    if same is not None:
+        eye = torch.eye(len(logits), dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(same.to(logits.device) & ~eye, float("-inf"))
+    target = torch.arange(len(logits), device=logits.device)
+    to_b = logits
+    if hard is not None:
+        extra = (a * F.normalize(hard.float(), dim=1)).sum(1, keepdim=True) * scale
+        if has_hard is not None:
+            extra = extra.masked_fill(~has_hard.to(extra.device)[:, None], float("-inf"))
+        to_b = torch.cat([logits, extra], 1)
+    return 0.5 * (F.cross_entropy(to_b, target) + F.cross_entropy(logits.t(), target))

@@ -72,3 +72,20 @@ def test_gradient_penalty_is_zero_for_a_unit_norm_critic_and_positive_otherwise(
     gen = torch.Generator().manual_seed(0)
     assert float(losses.gradient_penalty(linear_critic([0.6, 0.8]), real, fake, gen).detach()) == pytest.approx(0.0, abs=1e-6)
     assert float(losses.gradient_penalty(linear_critic([3.0, 4.0]), real, fake, gen)) == pytest.approx(16.0)
+
+
+def test_contrastive_matching_rows_score_low_and_hard_negatives_count():
+    a = torch.eye(4)
+    assert float(losses.contrastive(a, a, 20.0)) < 1e-6                     # each row matches only itself
+    assert float(losses.contrastive(a, a.roll(1, 0), 20.0)) > 10            # every row matches another one
+    b = a.clone()
+    b[1] = b[0]                                                              # rows 0 and 1 are one caption twice
+    same = torch.zeros(4, 4, dtype=torch.bool)
+    same[0, 1] = same[1, 0] = True
+    assert float(losses.contrastive(b, b, 20.0, same)) < 1e-6
+    assert float(losses.contrastive(b, b, 20.0)) == pytest.approx(0.5 * math.log(2), abs=1e-4)   # 2 rows of 4 tied
+    # a hard negative as close as the positive costs log 2 in that direction; masked off, nothing
+    hard = a.clone()
+    assert float(losses.contrastive(a, a, 20.0, hard=hard)) == pytest.approx(0.5 * math.log(2), abs=1e-4)
+    off = torch.zeros(4, dtype=torch.bool)
+    assert float(losses.contrastive(a, a, 20.0, hard=hard, has_hard=off)) < 1e-6

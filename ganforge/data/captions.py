@@ -10,6 +10,8 @@ Every source becomes a :class:`CaptionSet`: uint8 images ``(N, C, H, W)`` and a 
 - ``builtin:scenes?n=4000&seed=0&objects=2``: procedural scenes drawn exactly from their caption, e.g.
   "a small red circle above a large blue square" (objects=2) or "a large green triangle at the top left"
   (objects=1). :func:`parse_scene` turns such a caption back into attributes, so a judge can check images.
+  ``&hold=red-triangle,green-circle`` leaves out every scene with one of these colour-shape pairs, so that
+  captions with them are compositions never seen in training (each word still is).
 """
 from __future__ import annotations
 
@@ -226,10 +228,22 @@ def draw_scene(attrs: dict[str, Any], rng: np.random.Generator, size: int = 32) 
     return np.asarray(im.resize((size, size), Image.LANCZOS))
 
 
-def scenes(n: int, seed: int = 0, objects: int = 2, size: int = 32) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """``n`` scenes uint8 (n, size, size, 3) and their attributes; the same arguments give the same scenes."""
+def holds(attrs: dict[str, Any], hold: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a scene has an object whose (colour, shape) is in ``hold``."""
+    return any((o["colour"], o["shape"]) in hold for o in (attrs.get("a"), attrs.get("b")) if o)
+
+
+def scenes(n: int, seed: int = 0, objects: int = 2, size: int = 32, hold: tuple[tuple[str, str], ...] = (),
+           held: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``n`` scenes uint8 (n, size, size, 3) and their attributes; the same arguments give the same scenes.
+    ``hold``: (colour, shape) pairs no scene has; with ``held``, every scene has at least one of them instead."""
     rng = np.random.default_rng(seed)
-    attrs = [random_scene(rng, objects) for _ in range(n)]
+    hold = tuple(tuple(p) for p in hold)
+    attrs = []
+    while len(attrs) < n:
+        a = random_scene(rng, objects)
+        if not hold or holds(a, hold) == held:
+            attrs.append(a)
     images = np.stack([draw_scene(a, rng, size) for a in attrs]) if n else np.zeros((0, size, size, 3), np.uint8)
     return images, attrs
 
@@ -245,9 +259,24 @@ def _builtin(source: str, size: int, channels: int, limit: int | None) -> Captio
     objects = _int_option(source, options, "objects", 2, 1)
     if objects > 2:
         raise DataError(f"{source}: objects must be 1 or 2")
+    hold = parse_hold(source, options.pop("hold", ""))
     _no_other_options(source, options)
-    images, attrs = scenes(min(n, limit or n), seed, objects, size)
+    images, attrs = scenes(min(n, limit or n), seed, objects, size, hold)
     if channels == 1:
         images = images.mean(-1, keepdims=True).round().astype(np.uint8)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     return CaptionSet(x, [[scene_caption(a)] for a in attrs], source, attrs)
+
+
+def parse_hold(source: str, text: str) -> tuple[tuple[str, str], ...]:
+    """``"red-triangle,green-circle"`` -> (("red", "triangle"), ("green", "circle")), checked."""
+    pairs = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        colour, _, shape = item.lower().partition("-")
+        if colour not in COLOURS or shape not in SHAPES:
+            raise DataError(f"{source}: hold={item!r} is not colour-shape (colours {', '.join(COLOURS)}; "
+                            f"shapes {', '.join(SHAPES)})")
+        pairs.append((colour, shape))
+    if len(pairs) >= len(COLOURS) * len(SHAPES):
+        raise DataError(f"{source}: hold leaves no colour-shape pair to draw")
+    return tuple(pairs)

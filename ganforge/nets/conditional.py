@@ -2,7 +2,8 @@
 
 Conditional batch norm (de Vries et al. 2017; Miyato & Koyama 2018) normalises with shared statistics
 and takes the scale and shift from a per-class embedding. The projection discriminator (Miyato &
-Koyama 2018) adds ``<embed(y), phi(x)>`` to an unconditional logit.
+Koyama 2018) adds ``<embed(y), phi(x)>`` to an unconditional logit (:func:`projection`; text-to-image
+projects a sentence embedding the same way).
 """
 from __future__ import annotations
 
@@ -44,4 +45,10 @@ def class_output(net: nn.Module, out: torch.Tensor, phi: torch.Tensor, y: torch.
     if net.cond == "acgan":
         return torch.cat([out, net.aux(phi)], dim=1)
     y = need_labels(y, phi.shape[0], net.num_classes)
-    return out + (net.embed(y).to(phi.dtype) * phi).sum(1, keepdim=True)
+    return projection(out, phi, net.embed(y))
+
+
+def projection(out: torch.Tensor, phi: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """The projection discriminator's output: the logit ``out`` [N, 1] plus ``<e, phi>``, where ``e`` [N, C] is
+    the condition's embedding (a class's row, or a projected sentence) and ``phi`` [N, C] the image features."""
+    return out + (e.to(phi.dtype) * phi).sum(1, keepdim=True)

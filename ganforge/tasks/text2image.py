@@ -1,10 +1,16 @@
 """Text-to-image: a caption-conditioned GAN of the GAN-INT-CLS / DF-GAN class, with its own small text encoder.
 
 - The text encoder (word embeddings + bidirectional GRU over a vocabulary built from the training captions;
-  no downloaded language model) sits inside the discriminator and is trained by its loss.
-- The generator's blocks are modulated by [noise, sentence] (DF-GAN's deep fusion, FiLM form).
-- The discriminator is matching-aware (GAN-INT-CLS): a real image with its caption is real; a real image
-  with another image's caption, and a generated image, are fake. Hinge loss, spectral norm.
+  no downloaded language model; optionally starting from pretrained word vectors, ``word_vectors``) is
+  trained with an image encoder on real (image, caption) pairs by a contrastive loss (phase "E": AttnGAN's
+  DAMSM, CLIP), so the sentence embedding carries every attribute the captions name. G and D read it
+  without changing it.
+- The generator's blocks are modulated by [noise, sentence] (DF-GAN's deep fusion, FiLM form); besides the
+  adversarial loss it is asked to make images the image encoder matches to their caption rather than to
+  the other captions of the batch (``match_weight``; DAMSM loss, XMC-GAN).
+- The discriminator is a projection discriminator and matching-aware (GAN-INT-CLS): a real image with its
+  caption is real; a real image with another image's caption, and a generated image, are fake. Hinge loss,
+  spectral norm.
 - Sentence interpolation: ``model.interpolate(a, b, "morph.gif")`` blends two captions' embeddings with
   the noise fixed; training ends by writing ``interpolation.gif``.
 """
@@ -23,11 +29,14 @@ import torch.nn as nn
 from ..imaging import media
 from ..config import check_choices, option, to_dict
 from ..data.captions import load_captions, tokenize
+from ..data.word_vectors import read_word_vectors
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError
+from ..losses import contrastive
 from ..nets import registry
 from ..nets.standing import standing_stats
-from ..nets.text2image import PAD, UNK, TextToImageDiscriminator, TextToImageGenerator
+from ..nets.text2image import (PAD, UNK, TextImageEncoder, TextProjectionDiscriminator, TextToImageDiscriminator,
+                               TextToImageGenerator)
 from ..predict.base import Model
 from . import register
 
@@ -46,6 +55,10 @@ class Text2ImageOptions:
     text_dim: int = option(64, "Sentence embedding size (even: the text encoder's GRU reads both ways).")
     width: int = option(32, "Base channel count.")
     mismatch_weight: float = option(0.5, "Weight of 'real image + wrong caption = fake' in D's loss.")
+    match_weight: float = option(1.0, "Weight of G's caption-matching loss (its images, read by the image "
+                                 "encoder, must match their own caption better than the batch's others).")
+    word_vectors: str | None = option(None, "Pretrained word vectors to start the text encoder from: a GloVe or "
+                                      "word2vec text file (word and numbers on each line; .gz too).")
     sample_grid: int = option(8, "Captions in each evaluation grid (4 samples each).")
 
     def validate(self) -> None:
@@ -57,6 +70,8 @@ class Text2ImageOptions:
             raise ConfigError(f"text_dim must be even (two GRU directions); got {self.text_dim}")
         if not 0 <= self.mismatch_weight <= 1:
             raise ConfigError(f"mismatch_weight must be in [0, 1]; got {self.mismatch_weight}")
+        if self.match_weight < 0:
+            raise ConfigError(f"match_weight must not be negative; got {self.match_weight}")
 
 
 class Vocabulary:
@@ -91,6 +106,49 @@ class Vocabulary:
         return out
 
 
+class WordSwaps:
+    """Hard negative captions: a caption with one word replaced by another word that the training captions
+    use between the same two neighbours ("a red circle above" -> "a red square above"). Random other
+    captions mostly differ in the easiest attribute (a colour); these differ in one only, so the losses
+    that compare captions have to read every word (hard negatives as in NegCLIP)."""
+
+    def __init__(self, tokens: torch.Tensor):
+        contexts: dict[tuple[int, int], set[int]] = {}
+        padded = torch.nn.functional.pad(tokens, (1, 1), value=PAD).tolist()
+        for row in padded:
+            for i in range(1, len(row) - 1):
+                if row[i] != PAD:
+                    contexts.setdefault((row[i - 1], row[i + 1]), set()).add(row[i])
+        alternatives: dict[int, set[int]] = {}
+        for words in contexts.values():
+            for w in words:
+                alternatives.setdefault(w, set()).update(words - {w})
+        vocab = int(tokens.max()) + 1 if tokens.numel() else 1
+        self.count = torch.zeros(vocab, dtype=torch.long)
+        flat: list[int] = []
+        self.offset = torch.zeros(vocab, dtype=torch.long)
+        for w in range(vocab):
+            alts = sorted(alternatives.get(w, ()))
+            self.offset[w], self.count[w] = len(flat), len(alts)
+            flat += alts
+        self.flat = torch.tensor(flat or [PAD], dtype=torch.long)
+        self.tokens = tokens
+        self.swappable = (self.count[tokens] > 0) & (tokens != PAD)
+
+    def __call__(self, index: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens of captions ``index`` with one word swapped, and which of them had a word to swap."""
+        tokens = self.tokens[index].clone()
+        mask = self.swappable[index].float()
+        pos = (torch.rand(mask.shape, generator=gen) * mask).argmax(1)
+        rows = torch.arange(len(index))
+        word = tokens[rows, pos]
+        pick = (torch.rand(len(index), generator=gen) * self.count[word]).long()
+        pick = torch.minimum(pick, (self.count[word] - 1).clamp_min(0))
+        has = mask.sum(1) > 0
+        tokens[rows[has], pos[has]] = self.flat[self.offset[word] + pick][has]
+        return tokens, has
+
+
 @register("text2image")
 class TextToImage(AdversarialTask):
     Options = Text2ImageOptions
@@ -105,46 +163,66 @@ class TextToImage(AdversarialTask):
         # every caption's tokens, and which image each belongs to
         self.tokens = self.vocab.encode(flat)
         self.owner = torch.tensor([i for i, caps in enumerate(self.data.captions) for _ in caps])
-        self.g_kwargs = dict(z_dim=opt.z_dim, text_dim=opt.text_dim, width=opt.width, size=opt.size,
-                             channels=opt.channels)
-        self.d_kwargs = dict(vocab=len(self.vocab.words), text_dim=opt.text_dim, width=opt.width, size=opt.size,
-                             channels=opt.channels)
-        self.modules = {"G": TextToImageGenerator(**self.g_kwargs), "D": TextToImageDiscriminator(**self.d_kwargs)}
-        self.phases = [Phase("G", "G", 1), Phase("D", "D", 1)]
+        self.swaps = WordSwaps(self.tokens)
+        common = dict(text_dim=opt.text_dim, width=opt.width, size=opt.size, channels=opt.channels)
+        vectors, known = read_word_vectors(opt.word_vectors, self.vocab.words[2:]) if opt.word_vectors else (None, None)
+        E = TextImageEncoder(vocab=len(self.vocab.words), **common, word_dim=None if vectors is None else vectors.shape[1])
+        if vectors is not None:   # rows 0 and 1 are <pad> and <unk>
+            E.text.set_vectors(torch.from_numpy(np.concatenate([np.zeros((2, vectors.shape[1]), np.float32), vectors])),
+                               torch.from_numpy(np.concatenate([[False, False], known])))
+        self.modules = {"G": TextToImageGenerator(z_dim=opt.z_dim, **common), "D": TextProjectionDiscriminator(**common),
+                        "E": E}
+        self.phases = [Phase("E", "E", 1), Phase("G", "G", 1), Phase("D", "D", 1)]
         self._fake = None
         rng = np.random.default_rng(0)
         pick = rng.choice(len(flat), size=min(len(flat), 64), replace=False)
         self.examples = [flat[i] for i in pick]
 
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-        self._fake = None
+        self._fake = self._sentences = None
         cap = torch.randint(len(self.tokens), (batch,), generator=gen)
-        # a mismatched caption for each image: another random caption of another image
+        # a mismatched caption for each image: half the time another random caption of another image,
+        # else (where it has a word to swap) its own with one word swapped
         wrong = torch.randint(len(self.tokens), (batch,), generator=gen)
         same = self.owner[wrong] == self.owner[cap]
         wrong[same] = (wrong[same] + 1) % len(self.tokens)
+        hard, has = self.swaps(cap, gen)
+        wrong_tokens = torch.where((has & (torch.rand(batch, generator=gen) < 0.5))[:, None], hard, self.tokens[wrong])
         x = self.data.images[self.owner[cap]].to(device).float().div_(127.5).sub_(1.0)
-        return {"x": x, "tokens": self.tokens[cap].to(device), "wrong": self.tokens[wrong].to(device)}
+        owner = self.owner[cap]
+        return {"x": x, "tokens": self.tokens[cap].to(device), "wrong": wrong_tokens.to(device),
+                "hard": hard.to(device), "has_hard": has.to(device),
+                "same": (owner[:, None] == owner[None, :]).to(device)}   # one image's captions: no negatives
 
     def loss(self, phase: str, batch: dict[str, torch.Tensor], nets: dict[str, nn.Module], gen: torch.Generator):
-        G, D, opt = nets["G"], nets["D"], self.options
+        G, D, E, opt = nets["G"], nets["D"], nets["E"], self.options
         x = batch["x"]
-        enc = _inner(D).encoder
-        if phase == "G":
+        enc = _inner(E)
+        if phase == "E":
+            s, hard, wrong = E(torch.cat([batch["tokens"], batch["hard"], batch["wrong"]])).chunk(3)
+            # G and D read the sentences as they are now (the encoder's next step is a small change)
+            self._sentences = (s.detach().float(), hard.detach().float(), wrong.detach().float())
+            loss = contrastive(enc.image(x), s, enc.scale, batch["same"], hard, batch["has_hard"])
+            return loss, {"E/scale": enc.scale.detach()}
+        if self._sentences is None:
             with torch.no_grad():
-                s = enc(batch["tokens"]).float()
+                self._sentences = tuple(E(batch[k]).float() for k in ("tokens", "hard", "wrong"))
+        s, s_hard, s_wrong = self._sentences
+        if phase == "G":
             z = torch.randn(x.shape[0], opt.z_dim, generator=gen).to(x.device)
             fake = G(z, s)
             self._fake = (fake.detach(), s)
-            return -D(fake, s).float().mean(), {}
+            adv = -D(fake, s).float().mean()
+            if not opt.match_weight:
+                return adv, {}
+            match = contrastive(enc.image(fake), s, enc.scale.detach(), batch["same"], s_hard, batch["has_hard"])
+            return adv + opt.match_weight * match, {"G/match": match.detach()}
         if phase == "D":
-            s, s_wrong = enc(batch["tokens"]), enc(batch["wrong"])
             if self._fake is None:
                 with torch.no_grad():
                     self._fake = (G(torch.randn(x.shape[0], opt.z_dim, generator=gen).to(x.device), s.float()), s)
             fake = self._fake[0].to(x.dtype)
-            real = D(x, s).float()
-            mismatch = D(x, s_wrong).float()
+            real, mismatch = D(x, s, s_wrong).float()
             fake_logits = D(fake, s).float()
             w = opt.mismatch_weight
             loss = torch.relu(1 - real).mean() + w * torch.relu(1 + mismatch).mean() + \
@@ -159,15 +237,16 @@ class TextToImage(AdversarialTask):
     def callbacks(self) -> list[Callback]:
         return [CaptionGrids(self)]
 
-    def _model(self, G: nn.Module, D: nn.Module, device) -> "TextToImageModel":
-        """A predictor for the evaluation grids: copies of the networks, so training's D keeps its mode."""
-        trained = _inner(D)
-        D = registry.build(registry.spec(trained))   # (spectral norm's computed weights cannot be deep-copied)
-        D.load_state_dict(trained.state_dict())
-        D.to(next(trained.parameters()).device)
+    def _model(self, G: nn.Module, D: nn.Module, E: nn.Module, device) -> "TextToImageModel":
+        """A predictor for the evaluation grids: copies of the networks, so training's D and E keep their mode."""
+        copies = {}
+        for name, trained in (("D", _inner(D)), ("E", _inner(E))):
+            net = registry.build(registry.spec(trained))   # (spectral norm's computed weights cannot be deep-copied)
+            net.load_state_dict(trained.state_dict())
+            copies[name] = net.to(next(trained.parameters()).device)
         meta = {"task": self.name, "options": to_dict(self.options), "vocab": self.vocab.words[2:],
                 "examples": self.examples}
-        return TextToImageModel({"G": self.standing(G, D.encoder), "D": D}, meta, device=str(device))
+        return TextToImageModel({"G": self.standing(G, copies["E"]), **copies}, meta, device=str(device))
 
     def standing(self, G: nn.Module, encoder: nn.Module) -> nn.Module:
         """A copy of G with batch-norm statistics measured on its own samples for training captions."""
@@ -186,15 +265,15 @@ class TextToImage(AdversarialTask):
             encoder.train(was)
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
-        D = _inner(raw["D"])
-        G = self.standing(ema if ema is not None else raw["G"], D.encoder)
-        tensors, specs = registry.export({"G": G, "D": D})
+        D, E = _inner(raw["D"]), _inner(raw["E"])
+        G = self.standing(ema if ema is not None else raw["G"], E)
+        tensors, specs = registry.export({"G": G, "D": D, "E": E})
         return tensors, {"nets": specs, "options": to_dict(self.options), "vocab": self.vocab.words[2:],
                          "examples": self.examples}
 
 
 def _inner(net: nn.Module) -> nn.Module:
-    """The module inside a DDP / compile wrapper (for its text encoder)."""
+    """The module inside a DDP / compile wrapper (for the encoder's image half and scale)."""
     net = getattr(net, "module", net)
     return getattr(net, "_orig_mod", net)
 
@@ -208,7 +287,7 @@ class CaptionGrids(Callback):
 
     def _model(self, state):
         G = state.sampling_net("G")
-        return self.task._model(G, state.net("D"), state.device)
+        return self.task._model(G, state.net("D"), state.net("E"), state.device)
 
     def on_eval(self, state, step: int) -> None:
         model = self._model(state)
@@ -240,18 +319,18 @@ class TextToImageModel(Model):
         super().__init__(nets, meta, path, device)
         self.vocab = Vocabulary(list(meta["vocab"]))
         self.examples: list[str] = list(meta.get("examples") or [])
+        # the text encoder: its own network, or (model files before the "E" network) inside D
+        self.encoder = self.nets["E"] if "E" in self.nets else self.D.encoder
 
     @classmethod
     def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
         return {"G": {"class": registry.name_of(TextToImageGenerator), **meta["nets"]["G"]},
                 "D": {"class": registry.name_of(TextToImageDiscriminator), **meta["nets"]["D"]}}
 
-
-
     @torch.no_grad()
     def embed(self, texts: list[str], strict: bool = True) -> torch.Tensor:
         """Sentence embeddings (B, text_dim) of captions; unknown words raise ConfigError when ``strict``."""
-        return self.D.encoder(self.vocab.encode(texts, strict=strict).to(self.device)).float()
+        return self.encoder(self.vocab.encode(texts, strict=strict).to(self.device)).float()
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, sentences: torch.Tensor, batch: int = 256) -> np.ndarray:
