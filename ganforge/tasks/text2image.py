@@ -55,7 +55,7 @@ class Text2ImageOptions:
     text_dim: int = option(64, "Sentence embedding size (even: the text encoder's GRU reads both ways).")
     width: int = option(32, "Base channel count.")
     mismatch_weight: float = option(0.5, "Weight of 'real image + wrong caption = fake' in D's loss.")
-    match_weight: float = option(1.0, "Weight of G's caption-matching loss (its images, read by the image "
+    match_weight: float = option(3.0, "Weight of G's caption-matching loss (its images, read by the image "
                                  "encoder, must match their own caption better than the batch's others).")
     word_vectors: str | None = option(None, "Pretrained word vectors to start the text encoder from: a GloVe or "
                                       "word2vec text file (word and numbers on each line; .gz too).")
