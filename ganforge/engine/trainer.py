@@ -89,6 +89,7 @@ class Trainer:
         self.elapsed = 0.0
         self.setup_s = float(setup_s)
         self.eval_cost = 0.0    # budget-clock seconds of the last evaluation: the final one must fit the budget
+        self.save_cost = 0.0    # ... and of the first checkpoint (the last one and the model file must fit too)
         self._clock = budget_clock(run)
         self.lr_scale = 1.0
         self.divergences = 0
@@ -122,8 +123,9 @@ class Trainer:
         if self.run.steps is not None and self.step >= self.run.steps:
             return True
         if self.run.minutes is not None:
-            # the budget covers the whole run: stop early enough for the final evaluation to fit in it
-            over = self._elapsed_now() + self.eval_cost >= self.run.minutes * 60
+            # the budget covers the whole run: stop early enough for the final evaluation, the last checkpoint
+            # and the model file to fit in it
+            over = self._elapsed_now() + self.eval_cost + 2 * self.save_cost >= self.run.minutes * 60
             if self.rt.any_true(over) if self.world > 1 else over:
                 return True
         reason = self.task.stop_reason()
@@ -237,10 +239,12 @@ class Trainer:
         if resume:
             self._restore_latest()
             log.info("resumed %s at step %d", self.run_dir, self.step)
+        if not resume:
+            saving = self._clock()
+            self.save_checkpoint()  # step 0: a restore point for divergence, and resumable at once
+            self.save_cost = self._clock() - saving
         # reading the data, building the task and the networks are part of the run's time budget
         self.elapsed += self.setup_s + (self._clock() - start)
-        if not resume:
-            self.save_checkpoint()  # step 0: a restore point for divergence, and resumable at once
         for cb in self.callbacks:
             cb.on_start(self.state)
         self.status = "running"
