@@ -9,8 +9,12 @@
   adversarial loss it is asked to make images the image encoder matches to their caption rather than to
   the other captions of the batch (``match_weight``; DAMSM loss, XMC-GAN).
 - The discriminator is a projection discriminator and matching-aware (GAN-INT-CLS): a real image with its
-  caption is real; a real image with another image's caption, and a generated image, are fake. Hinge loss,
-  spectral norm.
+  caption is real; a real image with a wrong caption, and a generated image, are fake. Hinge loss, spectral
+  norm.
+- Wrong captions are hard half the time: the image's own caption with one word swapped for another word the
+  captions use between the same neighbours (:class:`WordSwaps`); the contrastive losses of E and G count
+  that caption as one more negative. Random other captions mostly differ in a colour, so without these the
+  shapes were never needed (shape at chance before).
 - Sentence interpolation: ``model.interpolate(a, b, "morph.gif")`` blends two captions' embeddings with
   the noise fixed; training ends by writing ``interpolation.gif``.
 """
