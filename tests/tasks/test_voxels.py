@@ -107,6 +107,31 @@ def test_meshes_of_noisy_grids_are_watertight_and_manifold():
     assert np.allclose(to_mesh(rod).bounds[:, 1], [1.5, 13.5], atol=0.3)
 
 
+def test_lgan_autoencoder_learns_and_3dgan_still_trains(tmp_path):
+    from ganforge.tasks.voxels import VoxelGeneration, VoxelOptions
+
+    torch.manual_seed(0)
+    task = VoxelGeneration(VoxelOptions(data="builtin:objects?n=32", width=4, code=16))
+    AE = task.modules["AE"]
+    opt = torch.optim.Adam(AE.parameters(), 3e-3, betas=(0.9, 0.999))
+    gen = torch.Generator().manual_seed(0)
+    ious, losses = [], []
+    for _ in range(150):
+        batch = task.sample_batch(16, gen, torch.device("cpu"))
+        loss, scalars = task.loss("AE", batch, task.modules, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ious.append(float(scalars["AE/iou"]))
+        losses.append(float(loss))
+    # reconstructions take the shapes' form
+    assert np.mean(ious[-10:]) > 0.1 and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    assert task.encoded.sum() > 0 and task.codes[task.encoded].abs().sum() > 0   # the latent GAN's real codes
+    old = ganforge.train("voxels", data="builtin:objects?n=8", out=tmp_path / "g", method="3dgan", **TINY)
+    assert "AE" not in old.nets and old.sample(2, seed=0).shape == (2, 32, 32, 32)
+    assert old.features(old.sample(2, seed=0)).shape == (2, 16)     # the 3D-GAN: D's pooled features
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("voxels") / "run"
@@ -122,7 +147,7 @@ def test_training_sampling_and_outputs(run, tmp_path):
     with pytest.raises(ConfigError, match="not one of"):
         model.sample(1, condition="sofa")
     assert model.conditions() == list(OBJECT_CLASSES)
-    assert model.features(a).shape == (3, 16)
+    assert model.features(a).shape == (3, model.options.code)         # lgan: the autoencoder's codes
     assert model.walk(tmp_path / "w.gif", walks=2, frames_per_key=2).exists()
     assert Image.open(tmp_path / "w.gif").n_frames == 8
 
@@ -152,7 +177,8 @@ def test_model_file_and_run_defaults(run):
     from ganforge.api import resolve
 
     _, model = run
-    assert model.meta["nets"]["G"]["class"] == "voxels.VoxelGenerator" and model.D is not None
+    assert model.meta["nets"]["G"]["class"] == "voxels.LatentGenerator" and model.D is not None
+    assert model.meta["nets"]["AE"]["class"] == "voxels.VoxelAutoencoder"
     assert resolve("voxels", {})[0].batch == 32
     with pytest.raises(ConfigError, match="loss must be one of"):
         resolve("voxels", {"loss": "wgan"})[1].validate()
