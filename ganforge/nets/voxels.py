@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from torch.nn.utils import spectral_norm
+from .conditional import projection
 from .registry import register
 
 
@@ -56,11 +57,7 @@ class VoxelDiscriminator(nn.Module):
         return self.body(x[:, None]).sum(dim=(2, 3, 4))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x)
-        out = self.out(h)[:, 0]
-        if self.embed is not None and labels is not None:
-            out = out + (self.embed(labels) * h).sum(1)
-        return out
+        return _logit(self, self.features(x), labels)
 
 
 # ------------------------------------------------------------------ latent GAN (Achlioptas et al. 2018)
@@ -147,8 +144,12 @@ class LatentCritic(nn.Module):
         self.embed = nn.Embedding(classes, hidden) if classes else None
 
     def forward(self, c: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body(c)
-        out = self.out(h)[:, 0]
-        if self.embed is not None and labels is not None:
-            out = out + (self.embed(labels) * h).sum(1)
-        return out
+        return _logit(self, self.body(c), labels)
+
+
+def _logit(net: nn.Module, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """A critic's logit [B] from its features ``h``: ``net.out(h)``, plus the class projection when it has one."""
+    out = net.out(h)
+    if net.embed is not None and labels is not None:
+        out = projection(out, h, net.embed(labels))
+    return out[:, 0]

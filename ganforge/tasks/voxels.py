@@ -128,16 +128,22 @@ class VoxelGeneration(AdversarialTask):
             if fake is None:
                 with torch.no_grad():
                     fake = G(torch.randn(x.shape[0], opt.z_dim, generator=gen).to(x.device), labels)
-            real_logits, fake_logits = D(x, labels), D(fake.to(x.dtype), labels)
-            return losses.d_loss(opt.loss, real_logits, fake_logits), {
-                "D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
+            return self._critic_loss(D, x, fake.to(x.dtype), labels)
         if phase == "D_reg":
-            real = x.detach().requires_grad_(True)
-            logits = D(real, labels)
-            penalty = losses.r1_penalty(logits, real)
-            # gamma/2 as in StyleGAN2; the engine multiplies a lazy phase's loss by its interval
-            return penalty * (opt.r1_gamma / 2) + 0 * logits.sum(), {"r1": penalty.detach()}
+            return self._r1_loss(D, x, labels)
         raise ValueError(f"unknown phase {phase!r}")
+
+    def _critic_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels):
+        real_logits, fake_logits = D(real, labels), D(fake, labels)
+        return losses.d_loss(self.options.loss, real_logits, fake_logits), {
+            "D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
+
+    def _r1_loss(self, D: nn.Module, real: torch.Tensor, labels):
+        real = real.detach().requires_grad_(True)
+        logits = D(real, labels)
+        penalty = losses.r1_penalty(logits, real)
+        # gamma/2 as in StyleGAN2; the engine multiplies a lazy phase's loss by its interval
+        return penalty * (self.options.r1_gamma / 2) + 0 * logits.sum(), {"r1": penalty.detach()}
 
     def _latent_loss(self, phase: str, batch: dict[str, Any], nets: dict[str, nn.Module], gen: torch.Generator):
         AE, G, D, opt = nets["AE"], nets["G"], nets["D"], self.options
@@ -168,14 +174,9 @@ class VoxelGeneration(AdversarialTask):
         if phase == "D":
             with torch.no_grad():
                 fake = G(z, labels)
-            real_logits, fake_logits = D(real, labels), D(fake, labels)
-            return losses.d_loss(opt.loss, real_logits, fake_logits), {
-                "D/real": real_logits.detach().float().mean(), "D/fake": fake_logits.detach().float().mean()}
+            return self._critic_loss(D, real, fake, labels)
         if phase == "D_reg":
-            real = real.detach().requires_grad_(True)
-            logits = D(real, labels)
-            penalty = losses.r1_penalty(logits, real)
-            return penalty * (opt.r1_gamma / 2) + 0 * logits.sum(), {"r1": penalty.detach()}
+            return self._r1_loss(D, real, labels)
         raise ValueError(f"unknown phase {phase!r}")
 
     def state_dict(self) -> dict[str, Any]:
