@@ -58,13 +58,16 @@ class LossCurves(Callback):
 
     def __init__(self, metrics: Path, out: Path):
         self.metrics, self.out = Path(metrics), Path(out)
+        self.drawn = -1     # the step drawn last: the end of a run that was just evaluated needs no second drawing
 
     def on_eval(self, state: "TrainState", step: int) -> None:
         from ..imaging.media import plot_curves
         plot_curves(self.metrics, self.out)
+        self.drawn = step
 
     def on_end(self, state: "TrainState", status: str) -> None:
-        self.on_eval(state, state.step)
+        if self.drawn != state.step:
+            self.on_eval(state, state.step)
 
 
 class TensorBoard(Callback):
