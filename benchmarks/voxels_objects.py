@@ -143,19 +143,21 @@ def main() -> None:
     media.save_image(Path(args.preview), preview_grid(per_class.reshape(-1, *per_class.shape[2:]), nrow=8))
     print(f"preview: {args.preview} (rows: {', '.join(model.class_names) or 'samples'})")
     fit = train[:1000], train_y[:1000]
-    untrained = registry.build(model.meta["nets"]["D"]).eval()
+    # the same network untrained: the autoencoder's encoder (lgan) or the discriminator (3dgan)
+    untrained = registry.build(model.meta["nets"]["AE" if "AE" in model.meta["nets"] else "D"]).eval()
+    encode = untrained.encode if "AE" in model.meta["nets"] else untrained.features
 
-    def feats(D, x):
+    def feats(x):
         with torch.no_grad():
-            return np.concatenate([D.features(torch.from_numpy(x[i:i + 100].astype(np.float32) * 2 - 1)).numpy()
+            return np.concatenate([encode(torch.from_numpy(x[i:i + 100].astype(np.float32) * 2 - 1)).numpy()
                                    for i in range(0, len(x), 100)])
 
     def pooled(x):
         return torch.nn.functional.avg_pool3d(torch.from_numpy(x.astype(np.float32))[:, None], 4).flatten(1).numpy()
 
     results["linear_probe_accuracy"] = {
-        "trained_D": probe(model.features(fit[0]), fit[1], model.features(test), test_y),
-        "untrained_D": probe(feats(untrained, fit[0]), fit[1], feats(untrained, test), test_y),
+        "trained": probe(model.features(fit[0]), fit[1], model.features(test), test_y),
+        "untrained": probe(feats(fit[0]), fit[1], feats(test), test_y),
         "raw_voxels_8cubed": probe(pooled(fit[0]), fit[1], pooled(test), test_y)}
     print(f"linear probe: {results['linear_probe_accuracy']}")
     record = dict(machine_facts("voxels_objects"), config=vars(args), options=options, results=results)
