@@ -90,6 +90,7 @@ class Trainer:
         self.setup_s = float(setup_s)
         self.eval_cost = 0.0    # budget-clock seconds of the last evaluation: the final one must fit the budget
         self.save_cost = 0.0    # ... and of the first checkpoint (the last one and the model file must fit too)
+        self.step_cost = 0.0    # ... and of the last step (the step that starts just under the budget ends over it)
         self._clock = budget_clock(run)
         self.lr_scale = 1.0
         self.divergences = 0
@@ -123,9 +124,12 @@ class Trainer:
         if self.run.steps is not None and self.step >= self.run.steps:
             return True
         if self.run.minutes is not None:
-            # the budget covers the whole run: stop early enough for the final evaluation, the last checkpoint
-            # and the model file to fit in it
-            over = self._elapsed_now() + self.eval_cost + 2 * self.save_cost >= self.run.minutes * 60
+            # the budget covers the whole run: stop early enough for the last step, the final evaluation, the
+            # last checkpoint and the model file to fit in it; 1% of it is kept for what comes after (closing
+            # plots, loading the model file), so that --minutes is a ceiling rather than a target
+            budget = self.run.minutes * 60
+            tail = self.step_cost + self.eval_cost + 2 * self.save_cost + 0.01 * budget
+            over = self._elapsed_now() + tail >= budget
             if self.rt.any_true(over) if self.world > 1 else over:
                 return True
         reason = self.task.stop_reason()
@@ -284,6 +288,7 @@ class Trainer:
         self._t0 = self._clock()
         while not self._interrupted() and not self._done():
             gen = step_generator(run.seed, self.rank, self.step)
+            step_start = self._clock()
             try:
                 batch = task.sample_batch(run.batch, gen, self.device)
                 for phase in task.phases:
@@ -299,6 +304,7 @@ class Trainer:
                 t_log, step_log = time.perf_counter(), self.step
                 continue
             self.step += 1
+            self.step_cost = self._clock() - step_start
             if self.ema is not None and self.step % self._ema_interval() == 0:
                 images = self.step * run.batch * self.world
                 self.ema.update(self.raw[task.ema_module], images, run.batch * self.world)

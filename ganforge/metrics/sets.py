@@ -5,8 +5,9 @@ Every function takes features as numpy arrays or torch tensors of shape [N, D] (
 any device); the distance-based ones also take a :class:`FeatureStats` that kept raw features.
 Statistics that decide the value (means, covariances, kernel sums, the Fréchet trace) are computed in
 float64. Nearest-neighbour searches run in float32 on features centred at the real set's mean, in row
-blocks whose size is bounded (about 128 MB per block), so 10k x 10k sets fit in memory; pass
-``device="cuda"`` to run them on a GPU.
+blocks whose size is bounded (about 128 MB per block), so 10k x 10k sets fit in memory; the k-th neighbour
+distances and every in-ball decision too close for float32 to call are taken again in float64, so the
+results are those of a float64 search, on any device; pass ``device="cuda"`` to run them on a GPU.
 """
 from __future__ import annotations
 
@@ -386,15 +387,44 @@ def kid(a: Any, b: Any, subsets: int = 100, subset_size: int = 1000, degree: int
 
 # --------------------------------------------------------------------------- k-NN machinery
 
-def _centred_pair(a: Any, b: Any, names: tuple[str, str], what: str, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both sets as float32 on ``device``, centred on the first set's mean (float64) so that the
-    ``|x|^2 + |y|^2 - 2 x.y`` distances lose little to cancellation."""
+def _centred_pair(a: Any, b: Any, names: tuple[str, str], what: str, device) -> tuple[torch.Tensor, ...]:
+    """Both sets centred on the first set's mean, as float32 (for the bulk of the distances: centring makes
+    the ``|x|^2 + |y|^2 - 2 x.y`` form lose little to cancellation) and as float64 (for the few distances
+    float32 cannot decide, see :func:`_decide`), on ``device``."""
     dev = _device(device)
     x = _raw_features(a, names[0], what, torch.float64, dev)
     y = _raw_features(b, names[1], what, torch.float64, dev)
     _check_dims(x, y, what)
     mu = x.mean(dim=0) if len(x) else 0.0
-    return (x - mu).to(torch.float32), (y - mu).to(torch.float32)
+    x, y = x - mu, y - mu
+    return x.to(torch.float32), y.to(torch.float32), x, y
+
+
+# a float32 squared distance |x|^2 + |y|^2 - 2 x.y is off by at most about this times |x|^2 + |y|^2 (matrix
+# products sum in a different order on each device and library, so only a margin makes the decisions agree)
+_F32_MARGIN = 2.0 ** -14
+
+
+def _exact_sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise float64 squared distances of paired rows, from their differences."""
+    return (a - b).pow(2).sum(dim=-1)
+
+
+def _decide(d: torch.Tensor, radii: torch.Tensor, margin: torch.Tensor, rows64: torch.Tensor,
+            cols64: torch.Tensor) -> torch.Tensor:
+    """``d <= radii`` for the float32 distances ``d`` of ``rows64`` x ``cols64``; the entries within
+    ``margin`` of their radius are decided again on float64 distances against the float64 ``radii``."""
+    diff = d - radii.to(d.dtype)
+    inside = diff <= 0
+    close = diff.abs_() <= margin
+    if bool(close.any()):
+        i, j = close.nonzero(as_tuple=True)
+        radii = radii.expand_as(d)
+        step = max(1, _BLOCK_ELEMENTS // (2 * max(rows64.shape[1], 1)))
+        for a in range(0, len(i), step):
+            ii, jj = i[a:a + step], j[a:a + step]
+            inside[ii, jj] = _exact_sqdist(rows64[ii], cols64[jj]) <= radii[ii, jj]
+    return inside
 
 
 def _row_blocks(n_rows: int, n_cols: int):
@@ -409,15 +439,22 @@ def _sqdist(x: torch.Tensor, y: torch.Tensor, x_sq: torch.Tensor, y_sq: torch.Te
     return d.clamp_(min=0.0)
 
 
-def _knn_sqradii(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Squared distance from every row to its k-th nearest other row (itself excluded by index)."""
+def _knn_sqradii(x: torch.Tensor, k: int, x64: torch.Tensor) -> torch.Tensor:
+    """float64 squared distance from every row to its k-th nearest other row (itself excluded by index): the
+    nearest candidates are found in float32 (``x``), their distances taken again in float64 (``x64``)."""
     sq = (x * x).sum(dim=1)
-    out = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    out = torch.empty(len(x), dtype=torch.float64, device=x.device)
+    extra = min(len(x) - 1, k + 8)       # candidates: float32's order is close to right, not always exactly
     for s, e in _row_blocks(len(x), len(x)):
         d = _sqdist(x[s:e], x, sq[s:e], sq)
         rows = torch.arange(e - s, device=x.device)
         d[rows, rows + s] = float("inf")
-        out[s:e] = d.kthvalue(k, dim=1).values
+        idx = d.topk(extra, dim=1, largest=False).indices
+        step = max(1, _BLOCK_ELEMENTS // (2 * extra * max(x64.shape[1], 1)))
+        for a in range(0, e - s, step):
+            b = min(e - s, a + step)
+            exact = _exact_sqdist(x64[s + a:s + b, None, :], x64[idx[a:b]])
+            out[s + a:s + b] = exact.kthvalue(k, dim=1).values
     return out
 
 
@@ -430,19 +467,21 @@ def precision_recall(real: Any, fake: Any, k: int = 3,
     real manifold; recall: the fraction of real samples inside the fake manifold.
     """
     k = _positive_int(k, "precision_recall: k")
-    x, y = _centred_pair(real, fake, ("precision_recall(real)", "precision_recall(fake)"),
-                         "precision_recall", device)
+    x, y, x64, y64 = _centred_pair(real, fake, ("precision_recall(real)", "precision_recall(fake)"),
+                                   "precision_recall", device)
     _need(len(x), k + 1, "real", f"precision_recall with k={k}")
     _need(len(y), k + 1, "fake", f"precision_recall with k={k}")
-    r_real, r_fake = _knn_sqradii(x, k), _knn_sqradii(y, k)
+    r_real, r_fake = _knn_sqradii(x, k, x64), _knn_sqradii(y, k, y64)
     x_sq, y_sq = (x * x).sum(dim=1), (y * y).sum(dim=1)
+    x_max = x_sq.max()
     fake_inside = 0
     real_inside = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     for s, e in _row_blocks(len(y), len(x)):      # one pass over the fake x real distances
         d = _sqdist(y[s:e], x, y_sq[s:e], x_sq)
-        fake_inside += int((d <= r_real[None, :]).any(dim=1).sum())
-        real_inside |= (d <= r_fake[s:e, None]).any(dim=0)
-    return PrecisionRecall(fake_inside / len(y), float(real_inside.float().mean()))
+        margin = _F32_MARGIN * (y_sq[s:e, None] + x_max)   # per row: as safe, and cheaper than per entry
+        fake_inside += int(_decide(d, r_real[None, :], margin, y64[s:e], x64).any(dim=1).sum())
+        real_inside |= _decide(d, r_fake[s:e, None], margin, y64[s:e], x64).any(dim=0)
+    return PrecisionRecall(fake_inside / len(y), int(real_inside.sum()) / len(x))
 
 
 def density_coverage(real: Any, fake: Any, k: int = 5,
@@ -454,19 +493,21 @@ def density_coverage(real: Any, fake: Any, k: int = 5,
     samples whose ball contains at least one fake sample.
     """
     k = _positive_int(k, "density_coverage: k")
-    x, y = _centred_pair(real, fake, ("density_coverage(real)", "density_coverage(fake)"),
-                         "density_coverage", device)
+    x, y, x64, y64 = _centred_pair(real, fake, ("density_coverage(real)", "density_coverage(fake)"),
+                                   "density_coverage", device)
     _need(len(x), k + 1, "real", f"density_coverage with k={k}")
     _need(len(y), 1, "fake", "density_coverage")
-    r_real = _knn_sqradii(x, k)
+    r_real = _knn_sqradii(x, k, x64)
     x_sq, y_sq = (x * x).sum(dim=1), (y * y).sum(dim=1)
+    x_max = x_sq.max()
     count = 0
     covered = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     for s, e in _row_blocks(len(y), len(x)):
-        inside = _sqdist(y[s:e], x, y_sq[s:e], x_sq) <= r_real[None, :]
+        inside = _decide(_sqdist(y[s:e], x, y_sq[s:e], x_sq), r_real[None, :],
+                         _F32_MARGIN * (y_sq[s:e, None] + x_max), y64[s:e], x64)
         count += int(inside.sum())
         covered |= inside.any(dim=0)
-    return DensityCoverage(count / (k * len(y)), float(covered.float().mean()))
+    return DensityCoverage(count / (k * len(y)), int(covered.sum()) / len(x))
 
 
 # --------------------------------------------------------------------------- Inception score
@@ -556,8 +597,8 @@ def memorization(train_feats: Any, gen_feats: Any, threshold: float = 0.5,
     """
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold > 0:
         raise ConfigError(f"memorization: threshold must be a number > 0, got {threshold!r}")
-    x, y = _centred_pair(train_feats, gen_feats, ("memorization(train)", "memorization(gen)"),
-                         "memorization", device)
+    x, y, x64, y64 = _centred_pair(train_feats, gen_feats, ("memorization(train)", "memorization(gen)"),
+                               "memorization", device)
     _need(len(x), 2, "train", "memorization")
     _need(len(y), 1, "gen", "memorization")
     nn_gen = _nearest(y, x)
@@ -565,11 +606,8 @@ def memorization(train_feats: Any, gen_feats: Any, threshold: float = 0.5,
     picked, inverse = torch.unique(nn_gen, return_inverse=True)
     nn_picked = _nearest(x[picked], x, exclude=picked)
 
-    def exact(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vector_norm(p.double() - q.double(), dim=1)
-
-    dist = exact(y, x[nn_gen])
-    own = exact(x[picked], x[nn_picked])[inverse]
+    dist = _exact_sqdist(y64, x64[nn_gen]).sqrt()
+    own = _exact_sqdist(x64[picked], x64[nn_picked]).sqrt()[inverse]
     # own == 0 (duplicated training rows): a copy of them is a copy (ratio 0), anything else is not
     ratio = torch.where(own > 0, dist / own.clamp(min=torch.finfo(torch.float64).tiny),
                         torch.where(dist > 0, torch.full_like(dist, float("inf")), torch.zeros_like(dist)))

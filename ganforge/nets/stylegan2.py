@@ -127,7 +127,7 @@ class MappingNetwork(nn.Module):
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         if (self.training if update_w_avg is None else update_w_avg) and self.w_avg_beta is not None:
-            self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+            self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))  # x is bf16 under autocast
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         return truncate(ws, self.w_avg, psi, cutoff)
 
