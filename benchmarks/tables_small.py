@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget-s", type=float, default=60.0, help="ganforge's CPU budget when CTGAN did not run")
     ap.add_argument("--ctgan-epochs", type=int, default=300, help="CTGAN epochs (300 = SDV's default)")
     ap.add_argument("--skip", default="", help="methods to leave out: holdout,independent,sdv_copula,ctgan")
+    ap.add_argument("--dcr-seeds", type=int, default=0,
+                    help="also score DCR on this many further samples (sampling seeds 1..K) of every fitted method")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="results file (default benchmarks/results_tables_small.json)")
@@ -359,11 +361,13 @@ def run_sdv(kind: str, name: str, train, md, args):
         else:
             syn = CTGANSynthesizer(md, epochs=args.ctgan_epochs, enable_gpu=False)
         syn.fit({name: train})  # SDV 2 takes and returns {table name: frame}, also for one table
+    def sample(seed: int):
+        seed_all(seed)
+        out = syn.sample(num_rows=len(train))
+        return out[name] if isinstance(out, dict) else out
     with Clock() as samp:
-        synth = syn.sample(num_rows=len(train))
-    if isinstance(synth, dict):
-        synth = synth[name]
-    info = {"fit_cpu_s": fit.cpu_s, "fit_wall_s": fit.wall_s, "sample_s": samp.wall_s}
+        synth = sample(args.seed)
+    info = {"fit_cpu_s": fit.cpu_s, "fit_wall_s": fit.wall_s, "sample_s": samp.wall_s, "_resample": sample}
     if kind == "ctgan":
         info["epochs"] = args.ctgan_epochs
     return synth, info
@@ -413,6 +417,7 @@ def run_ganforge(variant: str, train, target: str, budget_cpu_s: float, tmp: Pat
             "best_step": (meta.get("best") or {}).get("step") if isinstance(meta.get("best"), dict) else None,
             "model_option": "default" if not extra else ("unsupported: ran the default" if note else variant)}
     info.update({f"meta.{k}": v for k, v in family_of(meta).items()})
+    info["_resample"] = lambda seed: model.sample(len(train), seed=seed)
     if note:
         info["note"] = note
     return synth, info
@@ -440,6 +445,8 @@ def line(label: str, row: dict) -> str:
         if row.get(k) is not None:
             tail.append(f"{k}={row[k]}")
     tail += [f"{k}={v}" for k, v in row.items() if k.startswith("meta.")]
+    if row.get("dcr_seeds"):
+        tail.append("DCR other samples " + "/".join(f"{v:.3f}" for v in row["dcr_seeds"]))
     if row.get("error"):
         tail.append(f"ERROR {row['error']}")
     for what, msg in (row.get("errors") or {}).items():
@@ -477,7 +484,12 @@ def run_table(name: str, args, tmp: Path) -> dict:
             rows[label] = {"error": f"{type(e).__name__}: {e}"[:500]}
             traceback.print_exc(limit=3)
         else:
+            resample = info.pop("_resample", None)
             rows[label] = {**info, **score(label, train, holdout, synth, ctx, args)}
+            if resample is not None and args.dcr_seeds:   # how much DCR moves with the sample alone
+                rows[label]["dcr_seeds"] = [sdm_dcr(train, align(resample(seed), train), holdout, ctx["md_multi"],
+                                                    name, args.seed)["dcr"]
+                                            for seed in range(args.seed + 1, args.seed + 1 + args.dcr_seeds)]
         print(line(label, rows[label]), flush=True)
 
     skip = set(filter(None, args.skip.split(",")))
@@ -487,7 +499,8 @@ def run_table(name: str, args, tmp: Path) -> dict:
         def indep():
             with Clock() as c:
                 s = gft.independent_columns(train, len(train), seed=args.seed)
-            return s, {"fit_cpu_s": c.cpu_s, "fit_wall_s": c.wall_s}
+            return s, {"fit_cpu_s": c.cpu_s, "fit_wall_s": c.wall_s,
+                       "_resample": lambda seed: gft.independent_columns(train, len(train), seed=seed)}
         method("independent", indep)
     for kind in ("sdv_copula", "ctgan"):
         if kind not in skip:
