@@ -1,11 +1,23 @@
-"""Video prediction on moving digits: PSNR/SSIM per predicted frame, ganforge vs copy-last-frame.
+"""Video prediction on moving digits: per-frame PSNR/SSIM, FVD-style distances and the spread of futures,
+ganforge vs copy-last-frame.
 
-Trains the video task on ``builtin:moving_digits`` (seed 0) for a fixed time budget, then predicts the
-future of held-out clips generated with another seed (never seen in training) and scores every predicted
-frame index with PSNR and SSIM (8-bit scale), beside the copy-last-frame baseline (the last context frame
-repeated). Appends the record to benchmarks/results_modalities.json.
+Trains the video task on ``builtin:moving_digits`` (seed 0) for a CPU-time budget (``--minutes``, one
+thread by default), then predicts the future of held-out clips generated with another seed (never seen in
+training) and scores, beside the copy-last-frame baseline (the last context frame repeated):
 
-    flock /tmp/ganforge-cpu.lock nice -n 5 .venv/bin/python benchmarks/video_moving_digits.py --minutes 5
+- PSNR and SSIM (8-bit scale) at every predicted frame index, and their means;
+- FVD-style Fréchet distances on the MNIST domain network's features (``--features``, default
+  runs/features/mnist.safetensors, trained with ``train_domain_features`` on the MNIST train split when
+  missing; ``--features none`` skips them): per predicted frame, all frames pooled, and features stacked
+  over time (``ganforge.metrics.video``);
+- ``--futures K`` (default 5) futures of each context with different noise: best-of-K PSNR and the
+  diversity (per-pixel std and mean pairwise L1 between futures, 0-255). A model trained with
+  ``--variety 1`` ignores its noise, so its diversity is ~0; ``--variety K`` trains a stochastic predictor.
+
+It writes the picture ``--picture`` (default docs/video/moving_digits.png: per clip, context | truth on
+top, the prediction below) and appends the record to benchmarks/results_modalities.json.
+
+    flock /tmp/ganforge-cpu.lock env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_moving_digits.py --minutes 20
 """
 from __future__ import annotations
 
@@ -23,34 +35,95 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import ganforge  # noqa: E402
-from record import append_result, machine_facts  # noqa: E402
+from record import DATA, append_result, machine_facts  # noqa: E402
 from ganforge.data.video import moving_digits  # noqa: E402
 from ganforge.tasks.video import score_predictions  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_modalities.json"
+MNIST = DATA / "mnist"
+
+
+def features_file(path: Path) -> Path:
+    if not path.exists():
+        from ganforge.metrics.features import train_domain_features
+
+        print(f"training the domain network into {path}")
+        train_domain_features(str(MNIST), path, test_data=str(MNIST / "t10k-images-idx3-ubyte.gz"), minutes=4)
+    return path
+
+
+def picture(path: Path, context: np.ndarray, truth: np.ndarray, pred: np.ndarray, scale: int = 2) -> None:
+    """Per clip two rows: context then truth; blank under the context, then the prediction."""
+    from ganforge.imaging import media
+
+    b, k = context.shape[:2]
+    n = truth.shape[1]
+    side = context.shape[2]
+    gap = 2
+    rows = []
+    for i in range(b):
+        top = [*context[i], *truth[i]]
+        bottom = [np.full_like(context[i, 0], 255)] * k + list(pred[i])
+        for frames in (top, bottom):
+            cells = []
+            for j, f in enumerate(frames):
+                cells.append(f[..., 0])
+                cells.append(np.full((side, 6 if j == k - 1 else gap), 255, np.uint8))
+            rows.append(np.concatenate(cells[:-1], 1))
+            rows.append(np.full((gap, rows[-1].shape[1]), 255, np.uint8))
+        rows.append(np.full((6, rows[-1].shape[1]), 255, np.uint8))
+    img = np.concatenate(rows[:-2], 0)
+    img = np.repeat(np.repeat(img, scale, 0), scale, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    media.save_image(path, img)
+
+
+def rounded(r: dict) -> dict:
+    out = {}
+    for key, v in r.items():
+        if isinstance(v, list):
+            out[key] = [round(float(x), 4) for x in v]
+        elif isinstance(v, dict):
+            out[key] = rounded(v)
+        else:
+            out[key] = round(float(v), 4)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--minutes", type=float, default=20.0, help="training budget in CPU minutes")
+    ap.add_argument("--steps", type=int, default=None, help="train for this many steps instead (a sweep)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=4000, help="training clips")
     ap.add_argument("--test", type=int, default=500, help="held-out clips")
     ap.add_argument("--context", type=int, default=4)
     ap.add_argument("--predict", type=int, default=8)
+    ap.add_argument("--arch", default="unet", choices=("unet", "convgru"))
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr-g", type=float, default=None, help="generator learning rate (default: the task's)")
+    ap.add_argument("--adv-weight", type=float, default=None, help="default: the task's")
+    ap.add_argument("--variety", type=int, default=1, help="best-of-K rollouts per training clip (stochastic mode)")
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--futures", type=int, default=5, help="futures per context for best-of-K and diversity")
+    ap.add_argument("--features", default=str(ROOT / "runs" / "features" / "mnist.safetensors"),
+                    help="MNIST domain network for the Fréchet distances, or 'none'")
+    ap.add_argument("--picture", default=str(ROOT / "docs" / "video" / "moving_digits.png"), help="or 'none'")
     ap.add_argument("--out", default=None, help="keep the run folder here (default: a temporary folder)")
+    ap.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     k, n = args.context, args.predict
+    extra = {key: v for key, v in (("lr_g", args.lr_g), ("adv_weight", args.adv_weight)) if v is not None}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "run"
         t = time.perf_counter()
         model = ganforge.train("video", data=f"builtin:moving_digits?n={args.n}&seed=0", context=k, predict=n,
-                               width=args.width, out=out, overwrite=True, minutes=args.minutes, batch=args.batch,
-                               threads=args.threads, progress=False, eval_every=10**9, checkpoint_every=10**9,
-                               log_every=50)
+                               arch=args.arch, width=args.width, variety=args.variety, out=out, overwrite=True,
+                               **({"steps": args.steps} if args.steps else {"minutes": args.minutes}), budget_clock="cpu", batch=args.batch, threads=args.threads,
+                               precision=args.precision, progress=False, eval_every=10**9,
+                               checkpoint_every=10**9, log_every=50, **extra)
         fit_s = time.perf_counter() - t
     clips, kind = moving_digits(args.test, k + n, 32, 2, seed=12345)
     x = clips[..., None]
@@ -60,15 +133,48 @@ def main() -> None:
     predict_s = time.perf_counter() - t
     copy = np.repeat(x[:, k - 1:k], n, axis=1)
     results = {"ganforge": score_predictions(pred, truth), "copy_last_frame": score_predictions(copy, truth)}
-    print(f"{'frame':>5} {'PSNR gan':>9} {'PSNR copy':>9} {'SSIM gan':>9} {'SSIM copy':>9}")
+    if args.features != "none":
+        from ganforge.metrics.features import load_features
+        from ganforge.metrics.video import clip_frechet, frame_frechet
+
+        extractor = load_features(str(features_file(Path(args.features))))
+        for name, p in (("ganforge", pred), ("copy_last_frame", copy)):
+            fd = frame_frechet(extractor, p, truth)
+            results[name]["fd_frames"] = fd["per_frame"]
+            results[name]["fd_frames_pooled"] = fd["pooled"]
+            results[name]["fd_clips"] = clip_frechet(extractor, p, truth)
+    if args.futures > 1:
+        from ganforge.metrics.video import best_of_k, diversity
+
+        samples = np.stack([pred] + [model.predict(x[:, :k], n, seed=s) for s in range(1, args.futures)])
+        results["ganforge"]["best_of_k_psnr"] = best_of_k(samples, truth)["psnr"]
+        results["ganforge"]["diversity"] = diversity(samples)
+    g, c = results["ganforge"], results["copy_last_frame"]
+    fd = "fd_frames" in g
+    print(f"{'frame':>5} {'PSNR gan':>9} {'PSNR copy':>9} {'gain':>6} {'SSIM gan':>9} {'SSIM copy':>9}"
+          + (f" {'FD gan':>8} {'FD copy':>8}" if fd else ""))
     for i in range(n):
-        g, c = results["ganforge"], results["copy_last_frame"]
-        print(f"{k + i + 1:>5} {g['psnr'][i]:9.2f} {c['psnr'][i]:9.2f} {g['ssim'][i]:9.3f} {c['ssim'][i]:9.3f}")
+        print(f"{k + i + 1:>5} {g['psnr'][i]:9.2f} {c['psnr'][i]:9.2f} {g['psnr'][i] - c['psnr'][i]:6.2f} "
+              f"{g['ssim'][i]:9.3f} {c['ssim'][i]:9.3f}"
+              + (f" {g['fd_frames'][i]:8.2f} {c['fd_frames'][i]:8.2f}" if fd else ""))
     for name, r in results.items():
-        r["psnr"] = [round(v, 3) for v in r["psnr"]]
-        r["ssim"] = [round(v, 4) for v in r["ssim"]]
-        r["psnr_mean"], r["ssim_mean"] = round(float(np.mean(r["psnr"])), 3), round(float(np.mean(r["ssim"])), 4)
-        print(f"{name}: mean PSNR {r['psnr_mean']:.2f} dB, mean SSIM {r['ssim_mean']:.3f}")
+        r["psnr_mean"], r["ssim_mean"] = float(np.mean(r["psnr"])), float(np.mean(r["ssim"]))
+        line = f"{name}: mean PSNR {r['psnr_mean']:.2f} dB, mean SSIM {r['ssim_mean']:.3f}"
+        if fd:
+            line += f", FD frames pooled {r['fd_frames_pooled']:.2f}, FD clips (time-stacked) {r['fd_clips']:.2f}"
+        print(line)
+    if "best_of_k_psnr" in g:
+        print(f"{args.futures} futures per context: best-of-{args.futures} mean PSNR {np.mean(g['best_of_k_psnr']):.2f} dB;"
+              f" diversity: per-pixel std {g['diversity']['pixel_std']:.2f}, pairwise L1 {g['diversity']['pairwise_l1']:.2f}"
+              " (0-255)")
+    print(f"min gain over copy-last {min(a - b for a, b in zip(g['psnr'], c['psnr'])):.2f} dB; "
+          f"{model.meta['step']} steps; fit {fit_s:.0f} s wall")
+    if args.picture != "none":
+        picture(Path(args.picture), x[:4, :k], truth[:4], pred[:4])
+        print(f"wrote {args.picture}")
+    results = {name: rounded(r) for name, r in results.items()}
+    if args.no_record:
+        return
     record = dict(machine_facts("video_moving_digits"), config=vars(args), digits=kind, steps=model.meta["step"],
                   fit_s=round(fit_s, 1), predict_s=round(predict_s, 2), results=results)
     append_result(record, RESULTS)

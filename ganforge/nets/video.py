@@ -84,3 +84,77 @@ class VideoCritic(nn.Module):
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         return self.net(clip.transpose(1, 2)).flatten(1).mean(1)
+
+
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2 if stride == 1 else 1), nn.LeakyReLU(0.2))
+
+
+def warp(frame: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``frame`` (B, C, H, W) sampled at each pixel minus ``flow`` (B, 2, H, W; x then y, in pixels): the frame's
+    content moved by ``flow`` (backward warping, bilinear, edges repeated)."""
+    b, _, h, w = frame.shape
+    ys = torch.linspace(-1, 1, h, device=frame.device, dtype=flow.dtype)
+    xs = torch.linspace(-1, 1, w, device=frame.device, dtype=flow.dtype)
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)            # (H, W, 2): x, y
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=frame.device, dtype=flow.dtype)
+    grid = base[None] - flow.permute(0, 2, 3, 1) * scale
+    return nn.functional.grid_sample(frame, grid.to(frame.dtype), mode="bilinear", padding_mode="border",
+                                     align_corners=True)
+
+
+@register
+class VideoUNetPredictor(nn.Module):
+    """Frames (B, k, C, H, W) in [-1, 1] -> the next ``n`` frames (B, n, C, H, W).
+
+    At each step a U-Net (``levels`` halvings, so its receptive field spans a 32-pixel frame) reads the last
+    ``window`` frames (the context, then its own predictions) stacked along channels and outputs a motion
+    field, a mask and pixels: the next frame is ``mask x warp(last frame, motion) + (1 - mask) x pixels``.
+    Moving the last frame keeps shapes sharp as they travel; the pixels fill what motion cannot explain
+    (a shape appearing, overlaps). Noise ``z`` enters at the coarsest level, so one context can have
+    several futures when trained with a best-of-K loss.
+    """
+
+    def __init__(self, channels: int = 1, width: int = 16, z_dim: int = 16, window: int = 4, levels: int = 3):
+        super().__init__()
+        if levels < 1 or window < 1:
+            raise ValueError(f"levels and window must be positive, got {levels}, {window}")
+        self.channels, self.z_dim, self.window, self.levels = channels, z_dim, window, levels
+        widths = [width * min(2 ** i, 4) for i in range(levels + 1)]
+        self.inp = nn.Sequential(_conv(channels * window, widths[0]), _conv(widths[0], widths[0]))
+        self.down = nn.ModuleList(nn.Sequential(_conv(widths[i], widths[i + 1], 4, 2), _conv(widths[i + 1], widths[i + 1]))
+                                  for i in range(levels))
+        self.z_proj = nn.Linear(z_dim, widths[-1])
+        self.up = nn.ModuleList(nn.Sequential(_conv(widths[i + 1] + widths[i], widths[i]), _conv(widths[i], widths[i]))
+                                for i in reversed(range(levels)))
+        self.head = nn.Conv2d(widths[0], 3 + channels, 3, 1, 1)
+        nn.init.normal_(self.head.weight, std=1e-3)
+        nn.init.zeros_(self.head.bias)
+
+    def step(self, frames: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """The frame after ``frames`` (B, window, C, H, W)."""
+        last = frames[:, -1]
+        h = self.inp(frames.flatten(1, 2))
+        skips = []
+        for down in self.down:
+            skips.append(h)
+            h = down(h)
+        if z is not None:
+            h = h + self.z_proj(z)[:, :, None, None]
+        for up in self.up:
+            skip = skips.pop()
+            h = up(torch.cat([nn.functional.interpolate(h, size=skip.shape[-2:], mode="nearest"), skip], 1))
+        out = self.head(h)
+        flow, mask, pix = out[:, :2], torch.sigmoid(out[:, 2:3] + 2.0), torch.tanh(out[:, 3:])
+        return mask * warp(last, flow) + (1 - mask) * pix
+
+    def forward(self, context: torch.Tensor, n: int, z: torch.Tensor | None = None) -> torch.Tensor:
+        frames = list(context.unbind(1))
+        while len(frames) < self.window:          # fewer context frames than the window: repeat the first
+            frames.insert(0, frames[0])
+        out = []
+        for _ in range(n):
+            nxt = self.step(torch.stack(frames[-self.window:], 1), z)
+            out.append(nxt)
+            frames.append(nxt)
+        return torch.stack(out, 1)

@@ -1,9 +1,16 @@
 """Video prediction: given the first ``context`` frames of a clip, predict the next ``predict`` frames.
 
-A conditional video GAN: the generator is a convolutional GRU run over the context and then over its
-own predictions (``nets/video.py``); the critic sees whole clips (real context + real or predicted
-future) through 3-D convolutions, so it judges motion as well as appearance. The generator minimises
-``adv_weight`` x adversarial + ``recon_weight`` x L1 to the true future (pix2pix's balance).
+A conditional video GAN. The generator (``arch``, ``nets/video.py``) is rolled out over its own
+predictions: ``unet`` (the default) is a U-Net that reads the last ``context`` frames and moves the last
+frame by a predicted motion field plus a mask and new pixels; ``convgru`` is the convolutional GRU of
+earlier versions (model files written before ``arch`` load as such). The critic sees whole clips (real
+context + real or predicted future) through 3-D convolutions, so it judges motion as well as appearance.
+The generator minimises ``adv_weight`` x adversarial + ``recon_weight`` x L1 to the true future.
+
+Stochastic mode (``variety`` K > 1): each generator step rolls every clip out K times with different
+noise and only the best rollout pays the reconstruction loss (best-of-K, the "variety loss" of Social GAN
+and Bhattacharyya et al.), so the noise learns to choose among futures instead of being ignored; the
+adversarial term applies to all K.
 
 A held-out part of the clips (``holdout``) is never trained on: every evaluation writes a GIF of
 truth vs prediction for a few of them and logs PSNR/SSIM over all predicted frames.
@@ -26,7 +33,7 @@ from ..data.video import load_videos, read_any, resize_frames
 from ..engine import AdversarialTask, Callback, Phase
 from ..errors import ConfigError, DataError
 from ..nets import registry
-from ..nets.video import VideoCritic, VideoPredictorNet
+from ..nets.video import VideoCritic, VideoPredictorNet, VideoUNetPredictor
 from ..predict.base import Model
 from . import register
 
@@ -40,8 +47,12 @@ class VideoOptions:
     size: int = option(32, "Frame side (multiple of 4).")
     channels: int | None = option(None, "1 or 3 (default: 1 if every video is grey, else 3).", choices=(1, 3))
     limit: int | None = option(None, "Use only the first N videos.")
+    arch: str = option("unet", "Predictor: unet (motion + mask + pixels from the last frames) or convgru (the "
+                       "recurrent predictor of earlier versions).", choices=("unet", "convgru"))
     width: int = option(16, "Base channel count (32 is ~3x slower per step on CPU).")
     z_dim: int = option(16, "Noise dimension of the generator.")
+    variety: int = option(1, "Rollouts per clip in each generator step; K > 1 trains a stochastic predictor with "
+                          "a best-of-K reconstruction loss (K times the generator's cost).")
     loss: str = option("ns", "Adversarial loss: ns, hinge or lsgan.", choices=("ns", "hinge", "lsgan"))
     recon_weight: float = option(100.0, "Weight of the L1 loss to the true future (pixels in [-1, 1]).")
     adv_weight: float = option(1.0, "Weight of the adversarial loss.")
@@ -56,7 +67,7 @@ class VideoOptions:
         if self.size < 16 or self.size % 4:
             raise ConfigError(f"size must be a multiple of 4 and at least 16, got {self.size}")
         check_choices(self)
-        for name in ("width", "z_dim", "sample_clips"):
+        for name in ("width", "z_dim", "sample_clips", "variety"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
         if self.recon_weight < 0 or self.adv_weight < 0:
@@ -95,9 +106,14 @@ class VideoPrediction(AdversarialTask):
         held = int(round(n * opt.holdout)) if n >= 10 else 0
         self.train_clips = self.data.clips[: n - held]
         self.held_clips = self.data.clips[n - held:] if held else self.data.clips[: min(n, 8)]
-        self.modules = {"G": VideoPredictorNet(channels=opt.channels, width=opt.width, z_dim=opt.z_dim),
-                        "D": VideoCritic(channels=opt.channels, width=opt.width)}
-        self.phases = [Phase("G", "G", 1), Phase("D", "D", 1)]
+        if opt.arch == "unet":
+            G: nn.Module = VideoUNetPredictor(channels=opt.channels, width=opt.width, z_dim=opt.z_dim,
+                                              window=opt.context, levels=max(1, min(3, (opt.size // 4).bit_length() - 1)))
+        else:
+            G = VideoPredictorNet(channels=opt.channels, width=opt.width, z_dim=opt.z_dim)
+        self.modules = {"G": G, "D": VideoCritic(channels=opt.channels, width=opt.width)}
+        # adv_weight 0: a pure reconstruction predictor, the critic is not trained (it is still stored)
+        self.phases = [Phase("G", "G", 1)] + ([Phase("D", "D", 1)] if opt.adv_weight > 0 else [])
         self._fake: torch.Tensor | None = None
 
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -111,14 +127,27 @@ class VideoPrediction(AdversarialTask):
         z = torch.randn(clips.shape[0], opt.z_dim, generator=gen).to(clips.device)
         return G(clips[:, :opt.context], opt.predict, z)
 
+    def _best_of_k(self, G: nn.Module, batch: torch.Tensor, gen: torch.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``variety`` rollouts of every clip: the reconstruction loss of the best one per clip, and all
+        rollouts (K x B, ...)."""
+        opt = self.options
+        k, b = opt.variety, batch.shape[0]
+        future = batch[:, opt.context:]
+        pred = self._predict(G, batch.repeat(k, *([1] * (batch.dim() - 1))), gen)
+        per = (pred.float() - future.repeat(k, *([1] * (future.dim() - 1)))).abs().flatten(1).mean(1)
+        return per.view(k, b).min(0).values.mean(), pred
+
     def loss(self, phase: str, batch: torch.Tensor, nets: dict[str, nn.Module], gen: torch.Generator):
         G, D, opt = nets["G"], nets["D"], self.options
         context, future = batch[:, :opt.context], batch[:, opt.context:]
         if phase == "G":
-            pred = self._predict(G, batch, gen)
-            self._fake = pred.detach()
-            recon = (pred.float() - future).abs().mean()
-            adv = losses.g_loss(opt.loss, D(torch.cat([context, pred], 1)))
+            recon, pred = self._best_of_k(G, batch, gen)
+            self._fake = pred[: batch.shape[0]].detach()
+            if opt.adv_weight == 0:      # no critic: a pure reconstruction predictor
+                return opt.recon_weight * recon, {"G/l1": recon.detach()}
+            context_k = context.repeat(opt.variety, *([1] * (context.dim() - 1)))
+            adv = losses.g_loss(opt.loss, D(torch.cat([context_k, pred], 1)))
             return opt.adv_weight * adv + opt.recon_weight * recon, {"G/l1": recon.detach(), "G/adv": adv.detach()}
         if phase == "D":
             pred = self._fake
@@ -238,6 +267,8 @@ class VideoPredictor(Model):
         o = self.options
         self.context, self.horizon, self.size = o.context, o.predict, o.size
         self.channels, self.z_dim = o.channels, o.z_dim
+        if isinstance(self.G, VideoPredictorNet):
+            o.arch = "convgru"          # files from before ``arch``: the recurrent predictor
 
     @classmethod
     def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
