@@ -189,3 +189,111 @@ def test_mp4_in_and_out(run, tmp_path):
     _, model = run
     [mp4] = model.apply_path(tmp_path / "clip.mp4", tmp_path / "pred.mp4")
     assert mp4.stat().st_size > 1000
+
+
+# ------------------------------------------------------------------ the U-Net predictor, stochastic mode, scores
+def test_warp_moves_content_by_the_flow():
+    from ganforge.nets.video import warp
+
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 2, 2] = 1
+    flow = torch.zeros(1, 2, 8, 8)
+    flow[:, 0], flow[:, 1] = 2, 1                                     # 2 right, 1 down
+    y = warp(x, flow)[0, 0]
+    assert y[3, 4] == pytest.approx(1, abs=1e-5) and y.sum() == pytest.approx(1, abs=1e-5)
+
+
+def test_unet_predictor_shapes_window_and_noise():
+    from ganforge.nets.video import VideoUNetPredictor
+
+    torch.manual_seed(0)
+    G = VideoUNetPredictor(channels=3, width=8, z_dim=4, window=3, levels=2)
+    ctx = torch.rand(2, 2, 3, 16, 16) * 2 - 1                          # fewer frames than the window
+    pred = G(ctx, 5, torch.randn(2, 4))
+    assert pred.shape == (2, 5, 3, 16, 16) and pred.abs().max() <= 1
+    with torch.no_grad():                                               # the noise reaches the output
+        for p in G.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        a, b = G(ctx, 2, torch.zeros(2, 4)), G(ctx, 2, torch.ones(2, 4))
+    assert (a - b).abs().max() > 1e-4
+    at_start = VideoUNetPredictor(channels=1, width=8, z_dim=4, window=2, levels=2)
+    still = torch.rand(1, 2, 1, 16, 16) * 2 - 1
+    # freshly built: nearly no motion and a mask that keeps most of the last frame
+    assert (at_start(still, 1)[:, 0] - still[:, -1]).abs().mean() < 0.2
+
+
+def test_unet_is_the_default_and_convgru_still_trains(tmp_path):
+    from ganforge.nets.video import VideoUNetPredictor
+
+    small = dict(TINY, steps=2, eval_every=1000)
+    unet = ganforge.train("video", data="builtin:moving_digits?n=12", context=2, predict=2, size=16,
+                          out=tmp_path / "u", **small)
+    assert unet.options.arch == "unet" and isinstance(unet.G, VideoUNetPredictor)
+    gru = ganforge.train("video", data="builtin:moving_digits?n=12", context=2, predict=2, size=16, arch="convgru",
+                         adv_weight=0, out=tmp_path / "g", **small)
+    assert isinstance(gru.G, VideoPredictorNet) and gru.predict(np.zeros((1, 2, 16, 16, 1), np.uint8)).shape == \
+        (1, 2, 16, 16, 1)
+    with pytest.raises(ConfigError, match="arch"):
+        ganforge.train("video", arch="lstm", out="unused", dry_run=True, steps=1)
+    with pytest.raises(ConfigError, match="variety must be positive"):
+        ganforge.train("video", variety=0, out="unused", dry_run=True, steps=1)
+
+
+def test_model_file_from_before_arch_loads_as_convgru(tmp_path):
+    """Files written before ``arch`` and ``variety`` (a ConvGRU, options without them) load and predict."""
+    from ganforge import artifact
+
+    old = ganforge.train("video", data="builtin:moving_digits?n=12", context=2, predict=3, size=16, arch="convgru",
+                         out=tmp_path / "r", **dict(TINY, steps=2, eval_every=1000))
+    ctx = np.random.default_rng(0).integers(0, 255, (2, 2, 16, 16, 1), dtype=np.uint8)
+    expected = old.predict(ctx, seed=3)
+    tensors, meta = artifact.load(tmp_path / "r" / "model.safetensors")
+    for key in ("arch", "variety"):
+        del meta["options"][key]
+    artifact.save(tmp_path / "old.safetensors", tensors, meta)
+    model = ganforge.load(tmp_path / "old.safetensors")
+    assert model.options.arch == "convgru" and isinstance(model.G, VideoPredictorNet)
+    assert (model.predict(ctx, seed=3) == expected).all()
+
+
+def test_variety_trains_best_of_k_and_futures_differ(tmp_path):
+    from ganforge.tasks.video import VideoPrediction, VideoOptions
+
+    task = VideoPrediction(VideoOptions(data="builtin:moving_digits?n=12", context=2, predict=2, size=16, width=8,
+                                        z_dim=4, variety=3))
+    gen = torch.Generator().manual_seed(0)
+    batch = task.sample_batch(4, gen, torch.device("cpu"))
+    G = task.modules["G"]
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    recon, pred = task._best_of_k(G, batch, gen)
+    assert pred.shape == (12, 2, 1, 16, 16)
+    per = (pred - batch[:, 2:].repeat(3, 1, 1, 1, 1)).abs().flatten(1).mean(1).view(3, 4)
+    assert recon.item() == pytest.approx(per.min(0).values.mean().item(), rel=1e-5)
+    assert recon.item() < per.mean().item()                             # best of 3 beats their average
+    loss, logs = task.loss("G", batch, task.modules, gen)
+    assert loss.requires_grad and "G/adv" in logs
+
+
+def test_video_scores_frechet_diversity_best_of_k():
+    from ganforge.metrics.features import load_features
+    from ganforge.metrics.video import best_of_k, clip_frechet, diversity, frame_frechet
+
+    clips, _ = moving_digits(40, 6, 32, 2, seed=1)
+    x = clips[..., None]
+    copy = np.repeat(x[:, 2:3], 3, axis=1)
+    pixels = load_features("pixels")
+    same = frame_frechet(pixels, x[:, 3:], x[:, 3:])
+    other = frame_frechet(pixels, copy, x[:, 3:])
+    assert same["pooled"] < 1e-6 and len(other["per_frame"]) == 3 and other["pooled"] > 1e-3
+    assert clip_frechet(pixels, x[:, 3:], x[:, 3:], components=4) < 1e-6
+    assert clip_frechet(pixels, copy, x[:, 3:], components=4) > 1e-3
+    futures = np.stack([copy, x[:, 3:]])
+    assert best_of_k(futures, x[:, 3:])["psnr"] == [100.0] * 3          # the true future is among them
+    d = diversity(futures)
+    assert d["pixel_std"] > 0 and diversity(np.stack([copy, copy]))["pairwise_l1"] == 0
+    with pytest.raises(DataError, match="expected uint8 clips"):
+        frame_frechet(pixels, copy.astype(np.float32), x[:, 3:])
+    with pytest.raises(DataError, match="K >= 2 futures"):
+        diversity(copy[None])
