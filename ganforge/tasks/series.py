@@ -1,9 +1,10 @@
 """Synthetic time series: a recurrent conditional GAN (RCGAN class), fixed or variable length.
 
-The generator turns per-step noise (plus a label embedding) into a series with a GRU; the discriminator
-scores every step with a GRU and averages over each series' valid steps. Variable-length data: the length
-of each generated series is drawn from the real lengths (of its label), and steps past it are zero.
-Loss: non-saturating (RCGAN); gradient penalties are left out because a GRU's double backward is costly.
+The generator turns per-step noise and a per-series latent (plus a label embedding) into a series with a GRU;
+the discriminator scores every step with a GRU, averages over each series' valid steps and adds a verdict on
+the whole series. Variable-length data: the length of each generated series is drawn from the real lengths
+(of its label), and steps past it are zero. Loss: non-saturating (RCGAN) by default, plus TimeGAN's moment
+loss; R1 is an option (a GRU's double backward is costly).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from .. import losses
-from ..config import option, to_dict
+from ..config import check_choices, option, to_dict
 from ..data.series import load_series
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError
@@ -39,7 +40,14 @@ class SeriesOptions:
     global_dim: int = option(16, "Per-series latent (the GRU's initial state); 0: per-step noise only.")
     hidden: int = option(64, "GRU width.")
     layers: int = option(2, "GRU layers.")
+    global_input: bool = option(True, "Feed the per-series latent to the generator's GRU at every step too (not "
+                                "only as its initial state).")
     bidirectional: bool = option(True, "The discriminator reads each series both ways.")
+    global_head: bool = option(True, "The discriminator also judges each series as a whole (an MLP on its GRU's "
+                               "mean, max and last states), beside its per-step verdicts.")
+    loss: str = option("ns", "Adversarial loss.", choices=("ns", "lsgan", "hinge"))
+    r1: float = option(0.0, "R1 penalty weight on the discriminator's real inputs (0: none; a GRU's double backward "
+                       "is costly).")
     moment_weight: float = option(1.0, "Weight of the generator term matching per-step mean and std to the real "
                                   "batch's.")
 
@@ -47,8 +55,9 @@ class SeriesOptions:
         for name in ("z_dim", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.global_dim < 0 or self.moment_weight < 0:
-            raise ConfigError("global_dim and moment_weight must not be negative")
+        if self.global_dim < 0 or self.moment_weight < 0 or self.r1 < 0:
+            raise ConfigError("global_dim, moment_weight and r1 must not be negative")
+        check_choices(self)
         if self.length is not None and self.length < 2:
             raise ConfigError(f"length must be at least 2, got {self.length}")
 
@@ -58,7 +67,9 @@ class SeriesSynthesis(AdversarialTask):
     Options = SeriesOptions
     data_kind = "series"
     primary = True  # the application a data set of this kind is most often for
-    run_defaults = {"precision": "fp32"}   # what the CLI's `train series` used
+    # fp32: what the CLI's `train series` used. lr 5e-4: at 2e-4 the sines scored 0.16 discriminative after
+    # ~900 steps, at 5e-4 (or 1e-3) 0.004-0.02 (benchmarks/series_sines.py; issue 19)
+    run_defaults = {"precision": "fp32", "lr_g": 5e-4, "lr_d": 5e-4}
 
     def __init__(self, options: SeriesOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -68,9 +79,9 @@ class SeriesSynthesis(AdversarialTask):
         d = self.data
         classes = len(d.label_names)
         self.g_kwargs = dict(z_dim=opt.z_dim, features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers,
-                             classes=classes, global_dim=opt.global_dim)
+                             classes=classes, global_dim=opt.global_dim, global_input=opt.global_input)
         self.d_kwargs = dict(features=d.x.shape[2], hidden=opt.hidden, layers=opt.layers, classes=classes,
-                             bidirectional=opt.bidirectional)
+                             bidirectional=opt.bidirectional, global_head=opt.global_head)
         self.modules = {"G": SeriesGenerator(**self.g_kwargs), "D": SeriesDiscriminator(**self.d_kwargs)}
         self.phases = [Phase("D", "D", 1), Phase("G", "G", 1)]
         self.meta_extra = {"scale": {"lo": d.lo, "hi": d.hi}, "features": d.features,
@@ -92,12 +103,18 @@ class SeriesSynthesis(AdversarialTask):
         if phase == "D":
             with torch.no_grad():
                 fake = G(z, labels, zg) * mask[..., None]
+            if self.options.r1:
+                x = x.detach().requires_grad_(True)
             real_logits, fake_logits = D(x, mask, labels), D(fake, mask, labels)
-            return losses.d_loss("ns", real_logits, fake_logits), {"D/real": real_logits.detach().mean(),
-                                                                   "D/fake": fake_logits.detach().mean()}
+            loss = losses.d_loss(self.options.loss, real_logits, fake_logits)
+            logs = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
+            if self.options.r1:
+                penalty = losses.r1_penalty(real_logits, x)
+                loss, logs["D/r1"] = loss + self.options.r1 / 2 * penalty + 0 * real_logits.sum(), penalty.detach()
+            return loss, logs
         if phase == "G":
             fake = G(z, labels, zg) * mask[..., None]
-            adv = losses.g_loss("ns", D(fake, mask, labels))
+            adv = losses.g_loss(self.options.loss, D(fake, mask, labels))
             if not self.options.moment_weight:
                 return adv, {}
             # TimeGAN's moment loss: per (step, feature) mean and std over the batch; padded steps are zero

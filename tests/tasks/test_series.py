@@ -137,3 +137,35 @@ def test_report_command_writes_scores_and_pictures_for_series(tmp_path, monkeypa
     np.save(tmp_path / "bad.npy", np.zeros((5, 8, 3)))
     r = CliRunner().invoke(app, ["report", str(real), str(tmp_path / "bad.npy"), "--kind", "series"])
     assert r.exit_code == 1 and "differ from the real ones" in r.output
+
+
+def test_model_file_from_before_the_global_head_loads_and_samples_as_it_did():
+    """A file written before ``global_input``/``global_head`` (tests/fixtures/series_before_global_head/make.py
+    at commit 62a4b98) rebuilds the old generator (no latent input at every step) and gives the same series."""
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "fixtures" / "series_before_global_head"
+    model = ganforge.load(folder / "model.safetensors")
+    assert "global_input" not in model.meta["nets"]["G"] and not model.G.global_input
+    np.testing.assert_allclose(model.sample_arrays(3, seed=0)[0], np.load(folder / "samples.npy"), rtol=1e-5, atol=1e-6)
+
+
+def test_whole_series_head_and_latent_input_and_r1(tmp_path):
+    """The default networks have the whole-series verdict and the latent at every step; the D phase with R1
+    and the lsgan loss runs and writes its penalty to the log; the head honours each series' length."""
+    from ganforge.nets.series import SeriesDiscriminator
+
+    model = ganforge.train("series", data=str(long_csv(tmp_path / "s.csv")), out=tmp_path / "run", r1=1.0,
+                           loss="lsgan", **dict(TINY, steps=3))
+    assert model.meta["nets"]["G"]["global_input"] is True and model.G.global_input
+    records = [__import__("json").loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any("D/r1" in r for r in records)
+    # one direction: a verdict must not read past a series' end (both directions read the zero padding backwards)
+    D = SeriesDiscriminator(2, hidden=8, layers=1, bidirectional=False, global_head=True)
+    x = torch.randn(2, 6, 2)
+    mask = torch.arange(6)[None] < torch.tensor([[4], [6]])
+    changed = x.clone()
+    changed[0, 4:] = 100.0                      # past the first series' length: must not change its verdict
+    torch.testing.assert_close(D(x, mask)[0], D(changed, mask)[0])
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        ganforge.train("series", data="builtin:sines?n=32", out=tmp_path / "bad", loss="wgan", **TINY)
