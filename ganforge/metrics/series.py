@@ -7,6 +7,8 @@
   ahead from the other features; the score is its mean absolute error on real series (lower is better).
   With one feature, the feature predicts itself one step ahead.
 - **autocorrelation**: mean absolute difference of per-feature autocorrelations (lags 1..10).
+- **cross-correlation**: mean absolute difference of the correlations between features (same step, series
+  pooled), over feature pairs; None with one feature.
 
 Inputs are float arrays (N, T, F), here assumed already in [0, 1] as in the paper (scale them first).
 """
@@ -89,6 +91,17 @@ def autocorrelation_gap(real: np.ndarray, synth: np.ndarray, lags: int = 10) -> 
     return float(np.abs(_acf(np.asarray(real, float), lags) - _acf(np.asarray(synth, float), lags)).mean())
 
 
+def cross_correlation_gap(real: np.ndarray, synth: np.ndarray) -> float | None:
+    """Mean |corr_real - corr_synth| over feature pairs (Pearson, all steps of all series pooled); None for
+    one feature."""
+    f = np.asarray(real).shape[2]
+    if f < 2:
+        return None
+    upper = np.triu_indices(f, 1)
+    corr = [np.nan_to_num(np.corrcoef(np.asarray(x, float).reshape(-1, f), rowvar=False))[upper] for x in (real, synth)]
+    return float(np.abs(corr[0] - corr[1]).mean())
+
+
 def _acf(x: np.ndarray, lags: int) -> np.ndarray:
     """Per-feature autocorrelation at lags 1..lags, series pooled: (lags, F)."""
     x = x - x.mean(1, keepdims=True)
@@ -119,6 +132,7 @@ def report(real: np.ndarray, synth: np.ndarray, features: list[str] | None = Non
         "predictive_score": {"synthetic": predictive_score(r, s, iterations[1], seed=seed),
                              "real": predictive_score(r, r, iterations[1], seed=seed)},
         "autocorrelation_gap": float(np.abs(acf_r - acf_s).mean()),
+        "cross_correlation_gap": cross_correlation_gap(r, s),
         "autocorrelation": {"real": acf_r.T.round(4).tolist(), "synthetic": acf_s.T.round(4).tolist()},
         "notes": "discriminative: |accuracy - 0.5| of a post-hoc GRU (0 is best); predictive: one-step-ahead MAE "
                  "on real series of a GRU trained on synthetic ones ('real': trained on real, the reference); "
@@ -202,4 +216,4 @@ def _pictures(result: dict, real: np.ndarray, synth: np.ndarray, shown: int = 12
     return pics
 
 
-__all__ = ["discriminative_score", "predictive_score", "autocorrelation_gap", "report", "report_files", "write_report"]
+__all__ = ["discriminative_score", "predictive_score", "autocorrelation_gap", "cross_correlation_gap", "report", "report_files", "write_report"]

@@ -11,7 +11,8 @@ import ganforge
 from ganforge.cli.app import app
 from ganforge.data.series import load_series, sines
 from ganforge.errors import ConfigError, DataError
-from ganforge.metrics.series import autocorrelation_gap, discriminative_score, predictive_score
+from ganforge.metrics.series import (autocorrelation_gap, cross_correlation_gap, discriminative_score,
+                                     predictive_score)
 
 torch.set_num_threads(1)
 TINY = dict(steps=30, batch=16, hidden=16, layers=1, precision="fp32", threads=1, progress=False,
@@ -169,3 +170,13 @@ def test_whole_series_head_and_latent_input_and_r1(tmp_path):
     torch.testing.assert_close(D(x, mask)[0], D(changed, mask)[0])
     with pytest.raises(ConfigError, match="loss must be one of"):
         ganforge.train("series", data="builtin:sines?n=32", out=tmp_path / "bad", loss="wgan", **TINY)
+
+
+def test_cross_correlation_gap_sees_broken_links_between_features():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 10, 1))
+    linked = np.concatenate([a, a + 0.1 * rng.normal(size=a.shape)], 2)          # features correlated ~0.99
+    again = np.concatenate([b := rng.normal(size=a.shape), b + 0.1 * rng.normal(size=a.shape)], 2)
+    shuffled = np.concatenate([a, rng.permutation(linked[..., 1:])], 2)           # same marginals, no link
+    assert cross_correlation_gap(linked, again) < 0.02 < 0.9 < cross_correlation_gap(linked, shuffled)
+    assert cross_correlation_gap(a, a) is None
