@@ -90,10 +90,57 @@ def rounded(r: dict) -> dict:
     return out
 
 
+def score(model, x: np.ndarray, k: int, n: int, extractor, futures: int) -> dict:
+    """Every figure of one model on the clips ``x`` (uint8 (B, k + n, H, W, 1))."""
+    truth = x[:, k:]
+    t = time.perf_counter()
+    pred = model.predict(x[:, :k], n, seed=0)
+    r: dict = dict(score_predictions(pred, truth), predict_s=time.perf_counter() - t)
+    if extractor is not None:
+        add_frechet(r, extractor, pred, truth)
+    if futures > 1:
+        from ganforge.metrics.video import best_of_k, diversity
+
+        samples = np.stack([pred] + [model.predict(x[:, :k], n, seed=s) for s in range(1, futures)])
+        r["best_of_k_psnr"] = best_of_k(samples, truth)["psnr"]
+        r["diversity"] = diversity(samples)
+    return r
+
+
+def add_frechet(r: dict, extractor, pred: np.ndarray, truth: np.ndarray) -> None:
+    from ganforge.metrics.video import clip_frechet, frame_frechet
+
+    fd = frame_frechet(extractor, pred, truth)
+    r["fd_frames"], r["fd_frames_pooled"] = fd["per_frame"], fd["pooled"]
+    r["fd_clips"] = clip_frechet(extractor, pred, truth)
+
+
+def report(name: str, r: dict, copy: dict, k: int, futures: int) -> None:
+    fd = "fd_frames" in r
+    print(f"-- {name}")
+    print(f"{'frame':>5} {'PSNR':>7} {'copy':>7} {'gain':>6} {'SSIM':>7} {'copy':>7}"
+          + (f" {'FD':>8} {'copy':>8}" if fd else ""))
+    for i in range(len(r["psnr"])):
+        print(f"{k + i + 1:>5} {r['psnr'][i]:7.2f} {copy['psnr'][i]:7.2f} {r['psnr'][i] - copy['psnr'][i]:6.2f} "
+              f"{r['ssim'][i]:7.3f} {copy['ssim'][i]:7.3f}"
+              + (f" {r['fd_frames'][i]:8.2f} {copy['fd_frames'][i]:8.2f}" if fd else ""))
+
+
+def summary(name: str, r: dict) -> str:
+    r["psnr_mean"], r["ssim_mean"] = float(np.mean(r["psnr"])), float(np.mean(r["ssim"]))
+    line = f"{name}: mean PSNR {r['psnr_mean']:.2f} dB, mean SSIM {r['ssim_mean']:.3f}"
+    if "fd_frames" in r:
+        line += f", FD frames pooled {r['fd_frames_pooled']:.2f}, FD clips (time-stacked) {r['fd_clips']:.2f}"
+    if "best_of_k_psnr" in r:
+        line += (f"; best-of-K mean PSNR {np.mean(r['best_of_k_psnr']):.2f} dB, diversity: per-pixel std "
+                 f"{r['diversity']['pixel_std']:.2f}, pairwise L1 {r['diversity']['pairwise_l1']:.2f} (0-255)")
+    return line
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=20.0, help="training budget in CPU minutes")
-    ap.add_argument("--steps", type=int, default=None, help="train for this many steps instead (a sweep)")
+    ap.add_argument("--minutes", default="5,20", help="CPU-minute budgets, scored in one resumed run")
+    ap.add_argument("--steps", type=int, default=None, help="train for this many steps instead (one budget)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=4000, help="training clips")
     ap.add_argument("--test", type=int, default=500, help="held-out clips")
@@ -104,6 +151,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr-g", type=float, default=None, help="generator learning rate (default: the task's)")
     ap.add_argument("--adv-weight", type=float, default=None, help="default: the task's")
+    ap.add_argument("--recon", default=None, choices=("l1", "mse"), help="reconstruction loss (default: the task's)")
+    ap.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: the task's)")
+    ap.add_argument("--teacher", type=float, default=None, help="teacher forcing chance (default: the task's)")
     ap.add_argument("--variety", type=int, default=1, help="best-of-K rollouts per training clip (stochastic mode)")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--futures", type=int, default=5, help="futures per context for best-of-K and diversity")
@@ -115,68 +165,55 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     k, n = args.context, args.predict
-    extra = {key: v for key, v in (("lr_g", args.lr_g), ("adv_weight", args.adv_weight)) if v is not None}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(args.out) if args.out else Path(tmp) / "run"
-        t = time.perf_counter()
-        model = ganforge.train("video", data=f"builtin:moving_digits?n={args.n}&seed=0", context=k, predict=n,
-                               arch=args.arch, width=args.width, variety=args.variety, out=out, overwrite=True,
-                               **({"steps": args.steps} if args.steps else {"minutes": args.minutes}), budget_clock="cpu", batch=args.batch, threads=args.threads,
-                               precision=args.precision, progress=False, eval_every=10**9,
-                               checkpoint_every=10**9, log_every=50, **extra)
-        fit_s = time.perf_counter() - t
+    budgets = [None] if args.steps else sorted(float(m) for m in args.minutes.split(","))
+    extra = {key: v for key, v in (("lr_g", args.lr_g), ("adv_weight", args.adv_weight), ("recon", args.recon),
+                                   ("beta1", args.beta1), ("teacher", args.teacher)) if v is not None}
     clips, kind = moving_digits(args.test, k + n, 32, 2, seed=12345)
     x = clips[..., None]
     truth = x[:, k:]
-    t = time.perf_counter()
-    pred = model.predict(x[:, :k], n, seed=0)
-    predict_s = time.perf_counter() - t
-    copy = np.repeat(x[:, k - 1:k], n, axis=1)
-    results = {"ganforge": score_predictions(pred, truth), "copy_last_frame": score_predictions(copy, truth)}
+    extractor = None
     if args.features != "none":
         from ganforge.metrics.features import load_features
-        from ganforge.metrics.video import clip_frechet, frame_frechet
 
         extractor = load_features(str(features_file(Path(args.features))))
-        for name, p in (("ganforge", pred), ("copy_last_frame", copy)):
-            fd = frame_frechet(extractor, p, truth)
-            results[name]["fd_frames"] = fd["per_frame"]
-            results[name]["fd_frames_pooled"] = fd["pooled"]
-            results[name]["fd_clips"] = clip_frechet(extractor, p, truth)
-    if args.futures > 1:
-        from ganforge.metrics.video import best_of_k, diversity
-
-        samples = np.stack([pred] + [model.predict(x[:, :k], n, seed=s) for s in range(1, args.futures)])
-        results["ganforge"]["best_of_k_psnr"] = best_of_k(samples, truth)["psnr"]
-        results["ganforge"]["diversity"] = diversity(samples)
-    g, c = results["ganforge"], results["copy_last_frame"]
-    fd = "fd_frames" in g
-    print(f"{'frame':>5} {'PSNR gan':>9} {'PSNR copy':>9} {'gain':>6} {'SSIM gan':>9} {'SSIM copy':>9}"
-          + (f" {'FD gan':>8} {'FD copy':>8}" if fd else ""))
-    for i in range(n):
-        print(f"{k + i + 1:>5} {g['psnr'][i]:9.2f} {c['psnr'][i]:9.2f} {g['psnr'][i] - c['psnr'][i]:6.2f} "
-              f"{g['ssim'][i]:9.3f} {c['ssim'][i]:9.3f}"
-              + (f" {g['fd_frames'][i]:8.2f} {c['fd_frames'][i]:8.2f}" if fd else ""))
-    for name, r in results.items():
-        r["psnr_mean"], r["ssim_mean"] = float(np.mean(r["psnr"])), float(np.mean(r["ssim"]))
-        line = f"{name}: mean PSNR {r['psnr_mean']:.2f} dB, mean SSIM {r['ssim_mean']:.3f}"
-        if fd:
-            line += f", FD frames pooled {r['fd_frames_pooled']:.2f}, FD clips (time-stacked) {r['fd_clips']:.2f}"
-        print(line)
-    if "best_of_k_psnr" in g:
-        print(f"{args.futures} futures per context: best-of-{args.futures} mean PSNR {np.mean(g['best_of_k_psnr']):.2f} dB;"
-              f" diversity: per-pixel std {g['diversity']['pixel_std']:.2f}, pairwise L1 {g['diversity']['pairwise_l1']:.2f}"
-              " (0-255)")
-    print(f"min gain over copy-last {min(a - b for a, b in zip(g['psnr'], c['psnr'])):.2f} dB; "
-          f"{model.meta['step']} steps; fit {fit_s:.0f} s wall")
+    baselines = {"copy_last_frame": np.repeat(x[:, k - 1:k], n, axis=1), "blank_frame": np.zeros_like(truth)}
+    base: dict = {}
+    for name, p in baselines.items():
+        base[name] = dict(score_predictions(p, truth))
+        if extractor is not None:
+            add_frechet(base[name], extractor, p, truth)
+        print(summary(name, base[name]), flush=True)
+    results: dict = {"budgets": {}, **base}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out) if args.out else Path(tmp) / "run"
+        for i, minutes in enumerate(budgets):
+            t = time.perf_counter()
+            if i == 0:
+                length = {"steps": args.steps} if args.steps else {"minutes": minutes}
+                model = ganforge.train("video", data=f"builtin:moving_digits?n={args.n}&seed=0", context=k, predict=n,
+                                       arch=args.arch, width=args.width, variety=args.variety, out=out,
+                                       overwrite=True, budget_clock="cpu", batch=args.batch, threads=args.threads,
+                                       precision=args.precision, progress=False, eval_every=10**9,
+                                       checkpoint_every=10**9, log_every=50, **length, **extra)
+            else:
+                model = ganforge.resume(out, minutes=minutes, progress=False)
+            fit_s = time.perf_counter() - t
+            r = score(model, x, k, n, extractor, args.futures)
+            r.update(steps=model.meta["step"], fit_wall_s=fit_s)
+            label = f"{minutes:g} CPU-min" if minutes else f"{args.steps} steps"
+            report(f"ganforge, {label} ({r['steps']} steps)", r, base["copy_last_frame"], k, args.futures)
+            print(summary(f"ganforge, {label}", r))
+            gains = [a - b for a, b in zip(r["psnr"], base["copy_last_frame"]["psnr"])]
+            print(f"smallest gain over copy-last {min(gains):.2f} dB; fit {fit_s:.0f} s wall", flush=True)
+            results["budgets"][label] = r
+            pred = model.predict(x[:4, :k], n, seed=0)
     if args.picture != "none":
-        picture(Path(args.picture), x[:4, :k], truth[:4], pred[:4])
+        picture(Path(args.picture), x[:4, :k], truth[:4], pred)
         print(f"wrote {args.picture}")
-    results = {name: rounded(r) for name, r in results.items()}
+    results = rounded(results)
     if args.no_record:
         return
-    record = dict(machine_facts("video_moving_digits"), config=vars(args), digits=kind, steps=model.meta["step"],
-                  fit_s=round(fit_s, 1), predict_s=round(predict_s, 2), results=results)
+    record = dict(machine_facts("video_moving_digits"), config=vars(args), digits=kind, results=results)
     append_result(record, RESULTS)
     print(f"appended to {RESULTS}")
 

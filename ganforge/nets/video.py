@@ -109,14 +109,15 @@ class VideoUNetPredictor(nn.Module):
 
     At each step a U-Net (``levels`` halvings, so its receptive field spans a 32-pixel frame) reads the last
     ``window`` frames (the context, then its own predictions) stacked along channels and outputs a motion
-    field, a mask and pixels: the next frame is ``mask x warp(last frame, motion) + (1 - mask) x pixels``.
-    Moving the last frame keeps shapes sharp as they travel; the pixels fill what motion cannot explain
-    (a shape appearing, overlaps). Noise ``z`` enters at the coarsest level, so one context can have
+    field and a change: the next frame is ``warp(last frame, motion) + change``. Moving the last frame keeps
+    shapes sharp as they travel; the change paints what motion cannot explain (a shape appearing, overlaps). Motion is at most ``max_motion`` x the frame side per step. Noise ``z`` enters at the coarsest level, so one context can have
     several futures when trained with a best-of-K loss.
     """
 
-    def __init__(self, channels: int = 1, width: int = 16, z_dim: int = 16, window: int = 4, levels: int = 3):
+    def __init__(self, channels: int = 1, width: int = 16, z_dim: int = 16, window: int = 4, levels: int = 3,
+                 max_motion: float = 0.125):
         super().__init__()
+        self.max_motion = max_motion
         if levels < 1 or window < 1:
             raise ValueError(f"levels and window must be positive, got {levels}, {window}")
         self.channels, self.z_dim, self.window, self.levels = channels, z_dim, window, levels
@@ -127,7 +128,7 @@ class VideoUNetPredictor(nn.Module):
         self.z_proj = nn.Linear(z_dim, widths[-1])
         self.up = nn.ModuleList(nn.Sequential(_conv(widths[i + 1] + widths[i], widths[i]), _conv(widths[i], widths[i]))
                                 for i in reversed(range(levels)))
-        self.head = nn.Conv2d(widths[0], 3 + channels, 3, 1, 1)
+        self.head = nn.Conv2d(widths[0], 2 + channels, 3, 1, 1)
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
 
@@ -145,16 +146,29 @@ class VideoUNetPredictor(nn.Module):
             skip = skips.pop()
             h = up(torch.cat([nn.functional.interpolate(h, size=skip.shape[-2:], mode="nearest"), skip], 1))
         out = self.head(h)
-        flow, mask, pix = out[:, :2], torch.sigmoid(out[:, 2:3] + 2.0), torch.tanh(out[:, 3:])
-        return mask * warp(last, flow) + (1 - mask) * pix
+        # motion is bounded (a fraction of the frame side per step): unbounded, the easiest way to lower the
+        # loss early on is to sample the empty border from far away, and training collapses to blank frames
+        bound = self.max_motion * last.shape[-1]
+        flow = bound * torch.tanh(out[:, :2] / bound)
+        # the change is added (no mask): a mask that learns early to paint blank frames saturates, and then
+        # the motion gets no gradient at all
+        return warp(last, flow) + 2 * torch.tanh(out[:, 2:])
 
-    def forward(self, context: torch.Tensor, n: int, z: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, context: torch.Tensor, n: int, z: torch.Tensor | None = None,
+                truth: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """``truth`` (B, n, C, H, W) and ``keep`` (B, n) bool (training only): where ``keep`` is set, the true
+        frame instead of the prediction is fed back for the next step (teacher forcing)."""
         frames = list(context.unbind(1))
         while len(frames) < self.window:          # fewer context frames than the window: repeat the first
             frames.insert(0, frames[0])
         out = []
-        for _ in range(n):
+        for i in range(n):
             nxt = self.step(torch.stack(frames[-self.window:], 1), z)
-            out.append(nxt)
-            frames.append(nxt)
+            # training scores the unclamped frames (a clamp would stop the gradient of a frame that
+            # overshoots); what is fed back and what a trained model returns stays in [-1, 1]
+            out.append(nxt if self.training else nxt.clamp(-1, 1))
+            fed = nxt.clamp(-1, 1)
+            if keep is not None and truth is not None:
+                fed = torch.where(keep[:, i, None, None, None], truth[:, i].to(fed.dtype), fed)
+            frames.append(fed)
         return torch.stack(out, 1)

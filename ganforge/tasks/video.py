@@ -51,10 +51,14 @@ class VideoOptions:
                        "recurrent predictor of earlier versions).", choices=("unet", "convgru"))
     width: int = option(16, "Base channel count (32 is ~3x slower per step on CPU).")
     z_dim: int = option(16, "Noise dimension of the generator.")
+    teacher: float = option(0.0, "Training only: the chance that the true frame instead of the prediction is fed "
+                            "back at each predicted step (teacher forcing; unet only).")
     variety: int = option(1, "Rollouts per clip in each generator step; K > 1 trains a stochastic predictor with "
                           "a best-of-K reconstruction loss (K times the generator's cost).")
     loss: str = option("ns", "Adversarial loss: ns, hinge or lsgan.", choices=("ns", "hinge", "lsgan"))
-    recon_weight: float = option(100.0, "Weight of the L1 loss to the true future (pixels in [-1, 1]).")
+    recon_weight: float = option(100.0, "Weight of the reconstruction loss to the true future (pixels in [-1, 1]).")
+    recon: str = option("l1", "Reconstruction loss: l1 (mean absolute error) or mse (mean squared error, what PSNR "
+                        "measures).", choices=("l1", "mse"))
     adv_weight: float = option(1.0, "Weight of the adversarial loss.")
     holdout: float = option(0.1, "Fraction of clips kept out of training, for evaluation.")
     sample_clips: int = option(4, "Clips in each evaluation GIF.")
@@ -72,6 +76,10 @@ class VideoOptions:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
         if self.recon_weight < 0 or self.adv_weight < 0:
             raise ConfigError("recon_weight and adv_weight must not be negative")
+        if not 0 <= self.teacher <= 1:
+            raise ConfigError(f"teacher must be in [0, 1], got {self.teacher}")
+        if self.teacher > 0 and self.arch != "unet":
+            raise ConfigError("teacher forcing (teacher > 0) needs arch unet")
         if not 0 <= self.holdout < 1:
             raise ConfigError(f"holdout must be in [0, 1), got {self.holdout}")
 
@@ -134,8 +142,15 @@ class VideoPrediction(AdversarialTask):
         opt = self.options
         k, b = opt.variety, batch.shape[0]
         future = batch[:, opt.context:]
-        pred = self._predict(G, batch.repeat(k, *([1] * (batch.dim() - 1))), gen)
-        per = (pred.float() - future.repeat(k, *([1] * (future.dim() - 1)))).abs().flatten(1).mean(1)
+        clips = batch.repeat(k, *([1] * (batch.dim() - 1)))
+        if opt.teacher > 0:
+            keep = (torch.rand(clips.shape[0], opt.predict, generator=gen) < opt.teacher).to(clips.device)
+            z = torch.randn(clips.shape[0], opt.z_dim, generator=gen).to(clips.device)
+            pred = G(clips[:, :opt.context], opt.predict, z, truth=clips[:, opt.context:], keep=keep)
+        else:
+            pred = self._predict(G, clips, gen)
+        diff = pred.float() - future.repeat(k, *([1] * (future.dim() - 1)))
+        per = (diff.abs() if opt.recon == "l1" else diff.square()).flatten(1).mean(1)
         return per.view(k, b).min(0).values.mean(), pred
 
     def loss(self, phase: str, batch: torch.Tensor, nets: dict[str, nn.Module], gen: torch.Generator):
@@ -145,10 +160,10 @@ class VideoPrediction(AdversarialTask):
             recon, pred = self._best_of_k(G, batch, gen)
             self._fake = pred[: batch.shape[0]].detach()
             if opt.adv_weight == 0:      # no critic: a pure reconstruction predictor
-                return opt.recon_weight * recon, {"G/l1": recon.detach()}
+                return opt.recon_weight * recon, {f"G/{opt.recon}": recon.detach()}
             context_k = context.repeat(opt.variety, *([1] * (context.dim() - 1)))
             adv = losses.g_loss(opt.loss, D(torch.cat([context_k, pred], 1)))
-            return opt.adv_weight * adv + opt.recon_weight * recon, {"G/l1": recon.detach(), "G/adv": adv.detach()}
+            return opt.adv_weight * adv + opt.recon_weight * recon, {f"G/{opt.recon}": recon.detach(), "G/adv": adv.detach()}
         if phase == "D":
             pred = self._fake
             if pred is None:

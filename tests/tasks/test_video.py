@@ -216,10 +216,14 @@ def test_unet_predictor_shapes_window_and_noise():
             p.add_(torch.randn_like(p) * 0.05)
         a, b = G(ctx, 2, torch.zeros(2, 4)), G(ctx, 2, torch.ones(2, 4))
     assert (a - b).abs().max() > 1e-4
-    at_start = VideoUNetPredictor(channels=1, width=8, z_dim=4, window=2, levels=2)
+    at_start = VideoUNetPredictor(channels=1, width=8, z_dim=4, window=2, levels=2).eval()
     still = torch.rand(1, 2, 1, 16, 16) * 2 - 1
-    # freshly built: nearly no motion and a mask that keeps most of the last frame
-    assert (at_start(still, 1)[:, 0] - still[:, -1]).abs().mean() < 0.2
+    assert (at_start(still, 1)[:, 0] - still[:, -1]).abs().mean() < 0.05      # freshly built: the last frame
+    # teacher forcing: with every true frame fed back, step 2 is the one-step prediction from the truth
+    truth = torch.rand(1, 2, 1, 16, 16) * 2 - 1
+    forced = at_start(still, 2, truth=truth, keep=torch.ones(1, 2, dtype=torch.bool))
+    assert torch.allclose(forced[:, 1], at_start(torch.cat([still[:, 1:], truth[:, :1]], 1), 1)[:, 0], atol=1e-6)
+    assert not torch.allclose(forced[:, 1], at_start(still, 2)[:, 1], atol=1e-6)
 
 
 def test_unet_is_the_default_and_convgru_still_trains(tmp_path):
@@ -235,6 +239,8 @@ def test_unet_is_the_default_and_convgru_still_trains(tmp_path):
         (1, 2, 16, 16, 1)
     with pytest.raises(ConfigError, match="arch"):
         ganforge.train("video", arch="lstm", out="unused", dry_run=True, steps=1)
+    with pytest.raises(ConfigError, match="teacher forcing .* needs arch unet"):
+        ganforge.train("video", arch="convgru", teacher=0.5, out="unused", dry_run=True, steps=1)
     with pytest.raises(ConfigError, match="variety must be positive"):
         ganforge.train("video", variety=0, out="unused", dry_run=True, steps=1)
 
@@ -273,7 +279,10 @@ def test_variety_trains_best_of_k_and_futures_differ(tmp_path):
     assert recon.item() == pytest.approx(per.min(0).values.mean().item(), rel=1e-5)
     assert recon.item() < per.mean().item()                             # best of 3 beats their average
     loss, logs = task.loss("G", batch, task.modules, gen)
-    assert loss.requires_grad and "G/adv" in logs
+    assert loss.requires_grad and "G/adv" in logs and "G/l1" in logs
+    task.options.recon, task.options.teacher = "mse", 1.0
+    loss, logs = task.loss("G", batch, task.modules, gen)
+    assert loss.requires_grad and "G/mse" in logs
 
 
 def test_video_scores_frechet_diversity_best_of_k():
