@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--recon", default=None, choices=("l1", "mse"), help="reconstruction loss (default: the task's)")
     ap.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: the task's)")
     ap.add_argument("--teacher", type=float, default=None, help="teacher forcing chance (default: the task's)")
+    ap.add_argument("--teacher-steps", type=int, default=None, help="steps of the teacher-forcing decay")
     ap.add_argument("--variety", type=int, default=1, help="best-of-K rollouts per training clip (stochastic mode)")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--futures", type=int, default=5, help="futures per context for best-of-K and diversity")
@@ -167,7 +168,8 @@ def main() -> None:
     k, n = args.context, args.predict
     budgets = [None] if args.steps else sorted(float(m) for m in args.minutes.split(","))
     extra = {key: v for key, v in (("lr_g", args.lr_g), ("adv_weight", args.adv_weight), ("recon", args.recon),
-                                   ("beta1", args.beta1), ("teacher", args.teacher)) if v is not None}
+                                   ("beta1", args.beta1), ("teacher", args.teacher),
+                                   ("teacher_steps", args.teacher_steps)) if v is not None}
     clips, kind = moving_digits(args.test, k + n, 32, 2, seed=12345)
     x = clips[..., None]
     truth = x[:, k:]

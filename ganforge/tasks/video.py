@@ -53,6 +53,8 @@ class VideoOptions:
     z_dim: int = option(16, "Noise dimension of the generator.")
     teacher: float = option(0.0, "Training only: the chance that the true frame instead of the prediction is fed "
                             "back at each predicted step (teacher forcing; unet only).")
+    teacher_steps: int = option(1000, "Generator steps over which the teacher-forcing chance falls linearly from "
+                                "teacher to 0 (scheduled sampling); 0 keeps it constant.")
     variety: int = option(1, "Rollouts per clip in each generator step; K > 1 trains a stochastic predictor with "
                           "a best-of-K reconstruction loss (K times the generator's cost).")
     loss: str = option("ns", "Adversarial loss: ns, hinge or lsgan.", choices=("ns", "hinge", "lsgan"))
@@ -78,6 +80,8 @@ class VideoOptions:
             raise ConfigError("recon_weight and adv_weight must not be negative")
         if not 0 <= self.teacher <= 1:
             raise ConfigError(f"teacher must be in [0, 1], got {self.teacher}")
+        if self.teacher_steps < 0:
+            raise ConfigError(f"teacher_steps must not be negative, got {self.teacher_steps}")
         if self.teacher > 0 and self.arch != "unet":
             raise ConfigError("teacher forcing (teacher > 0) needs arch unet")
         if not 0 <= self.holdout < 1:
@@ -123,6 +127,7 @@ class VideoPrediction(AdversarialTask):
         # adv_weight 0: a pure reconstruction predictor, the critic is not trained (it is still stored)
         self.phases = [Phase("G", "G", 1)] + ([Phase("D", "D", 1)] if opt.adv_weight > 0 else [])
         self._fake: torch.Tensor | None = None
+        self.g_steps = 0          # generator steps taken, for the teacher-forcing schedule (kept in checkpoints)
 
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
         self._fake = None
@@ -135,6 +140,19 @@ class VideoPrediction(AdversarialTask):
         z = torch.randn(clips.shape[0], opt.z_dim, generator=gen).to(clips.device)
         return G(clips[:, :opt.context], opt.predict, z)
 
+    def teacher_chance(self) -> float:
+        """The teacher-forcing chance at the current generator step (scheduled sampling)."""
+        opt = self.options
+        if opt.teacher_steps == 0:
+            return opt.teacher
+        return opt.teacher * max(0.0, 1.0 - self.g_steps / opt.teacher_steps)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"g_steps": self.g_steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.g_steps = int(state.get("g_steps", 0))
+
     def _best_of_k(self, G: nn.Module, batch: torch.Tensor, gen: torch.Generator
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``variety`` rollouts of every clip: the reconstruction loss of the best one per clip, and all
@@ -143,8 +161,9 @@ class VideoPrediction(AdversarialTask):
         k, b = opt.variety, batch.shape[0]
         future = batch[:, opt.context:]
         clips = batch.repeat(k, *([1] * (batch.dim() - 1)))
-        if opt.teacher > 0:
-            keep = (torch.rand(clips.shape[0], opt.predict, generator=gen) < opt.teacher).to(clips.device)
+        chance = self.teacher_chance()
+        if chance > 0:
+            keep = (torch.rand(clips.shape[0], opt.predict, generator=gen) < chance).to(clips.device)
             z = torch.randn(clips.shape[0], opt.z_dim, generator=gen).to(clips.device)
             pred = G(clips[:, :opt.context], opt.predict, z, truth=clips[:, opt.context:], keep=keep)
         else:
@@ -158,6 +177,7 @@ class VideoPrediction(AdversarialTask):
         context, future = batch[:, :opt.context], batch[:, opt.context:]
         if phase == "G":
             recon, pred = self._best_of_k(G, batch, gen)
+            self.g_steps += 1
             self._fake = pred[: batch.shape[0]].detach()
             if opt.adv_weight == 0:      # no critic: a pure reconstruction predictor
                 return opt.recon_weight * recon, {f"G/{opt.recon}": recon.detach()}

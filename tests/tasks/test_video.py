@@ -280,9 +280,13 @@ def test_variety_trains_best_of_k_and_futures_differ(tmp_path):
     assert recon.item() < per.mean().item()                             # best of 3 beats their average
     loss, logs = task.loss("G", batch, task.modules, gen)
     assert loss.requires_grad and "G/adv" in logs and "G/l1" in logs
-    task.options.recon, task.options.teacher = "mse", 1.0
+    task.options.recon, task.options.teacher, task.options.teacher_steps = "mse", 0.5, 10
+    task.load_state_dict({"g_steps": 4})
+    assert task.teacher_chance() == pytest.approx(0.3)                  # scheduled sampling: 0.5 -> 0 in 10 steps
     loss, logs = task.loss("G", batch, task.modules, gen)
-    assert loss.requires_grad and "G/mse" in logs
+    assert loss.requires_grad and "G/mse" in logs and task.state_dict() == {"g_steps": 5}
+    task.load_state_dict({"g_steps": 12})
+    assert task.teacher_chance() == 0
 
 
 def test_video_scores_frechet_diversity_best_of_k():
