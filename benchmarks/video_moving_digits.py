@@ -162,8 +162,12 @@ def main() -> None:
                     help="MNIST domain network for the Fréchet distances, or 'none'")
     ap.add_argument("--picture", default=str(ROOT / "docs" / "video" / "moving_digits.png"), help="or 'none'")
     ap.add_argument("--out", default=None, help="keep the run folder here (default: a temporary folder)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in --out to each budget instead of training a new one")
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
     args = ap.parse_args()
+    if args.resume and not (args.out and (Path(args.out) / "config.json").exists()):
+        sys.exit(f"--resume needs --out pointing at a run folder with config.json (got {args.out})")
     torch.set_num_threads(args.threads)
     k, n = args.context, args.predict
     budgets = [None] if args.steps else sorted(float(m) for m in args.minutes.split(","))
@@ -190,7 +194,7 @@ def main() -> None:
         out = Path(args.out) if args.out else Path(tmp) / "run"
         for i, minutes in enumerate(budgets):
             t = time.perf_counter()
-            if i == 0:
+            if i == 0 and not args.resume:
                 length = {"steps": args.steps} if args.steps else {"minutes": minutes}
                 model = ganforge.train("video", data=f"builtin:moving_digits?n={args.n}&seed=0", context=k, predict=n,
                                        arch=args.arch, width=args.width, variety=args.variety, out=out,
