@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import artifact, importers, tasks
-from .config import RunConfig, from_dict, read_run_config, save_run_config, to_dict
+from .config import RunConfig, as_saved, from_dict, read_run_config, save_run_config, to_dict
 from .engine import Callback, Trainer, budget_clock, seed_everything
 from .engine.callbacks import LossCurves, MetricsLog, ProgressBar, TensorBoard
 from .errors import CheckpointError, ConfigError, GanforgeError
@@ -48,7 +48,7 @@ def resolve(task: str, kwargs: dict[str, Any], config: str | Path | dict | None 
         if not isinstance(config, dict):
             _check_saved(config, cls, saved)
         run.update(saved.get("run", {}))
-        options.update(saved.get("options", {}))
+        options.update(as_saved(cls.Options, saved.get("options", {})))
     given_run = {k: v for k, v in kwargs.items() if k in run_names}
     run.update(given_run)
     options.update({k: v for k, v in kwargs.items() if k in task_names})
@@ -67,7 +67,7 @@ def _check_saved(path: str | Path, cls: type, saved: dict[str, Any]) -> tuple[Ru
         run = from_dict(RunConfig, saved["run"], "run")
         no_length = run.steps is None and run.minutes is None  # the length may come from the caller
         (dataclasses.replace(run, steps=DEFAULT_STEPS) if no_length else run).validate()
-        options = from_dict(cls.Options, saved["options"], "options")
+        options = from_dict(cls.Options, as_saved(cls.Options, saved["options"]), "options")
         if hasattr(options, "validate"):
             options.validate()
     except ConfigError as e:

@@ -20,14 +20,18 @@ T = TypeVar("T")
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
-           aliases: tuple[str, ...] = (), default_factory: Any = dataclasses.MISSING) -> Any:
+           aliases: tuple[str, ...] = (), default_factory: Any = dataclasses.MISSING,
+           before: Any = dataclasses.MISSING) -> Any:
     """A dataclass field with its help text (and choices, old flag names) as metadata.
 
     The one source the CLI flags, the Python API's docs and the studio's form are derived from.
     ``aliases`` are earlier flag names kept working for one release, e.g. ``("--task",)``; for a bool field
-    ``(" /--unconditional",)`` adds another way to switch it off.
+    ``(" /--unconditional",)`` adds another way to switch it off. ``before``: what a run or model file saved
+    before this field existed meant (when the new default means something else), see :func:`as_saved`.
     """
     meta = {"help": help}
+    if before is not dataclasses.MISSING:
+        meta["before"] = before
     if choices is not None:
         meta["choices"] = tuple(choices)
     if aliases:
@@ -149,6 +153,17 @@ def check_choices(cfg: Any) -> None:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def as_saved(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Saved options ``data`` (a run's config.json, a model file's meta) with every field they predate set to
+    the value it had then (``option(before=...)``), so that an old run resumes, and an old file loads, as what
+    it was rather than as the new default."""
+    out = dict(data)
+    for f in dataclasses.fields(cls):
+        if f.name not in out and "before" in f.metadata:
+            out[f.name] = f.metadata["before"]
+    return out
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:

@@ -1,6 +1,8 @@
 """The Python API: train, load, sample, and the model file."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from safetensors import safe_open
@@ -56,3 +58,17 @@ def test_a_safetensors_file_without_ganforge_metadata_is_refused(tmp_path):
 def test_unknown_option_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown option 'learning_rate'"):
         ganforge.train("image", out=tmp_path / "r", steps=1, learning_rate=0.1)
+
+
+def test_saved_options_that_predate_a_field_mean_what_they_meant(tmp_path):
+    from ganforge.config import as_saved
+    from ganforge.tasks.video import VideoOptions
+    from ganforge.tasks.voxels import VoxelOptions
+
+    assert as_saved(VoxelOptions, {})["method"] == "3dgan" and VoxelOptions().method == "lgan"
+    assert as_saved(VideoOptions, {"arch": "unet"})["arch"] == "unet"     # a saved value is kept
+    # a saved config.json given to a new run (--config) means the same
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"task": "voxels", "run": {"steps": 1}, "options": {"data": "builtin:objects"}}))
+    resolved = ganforge.train("voxels", config=config, out=tmp_path / "run", dry_run=True)
+    assert resolved["options"]["method"] == "3dgan"

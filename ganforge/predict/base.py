@@ -108,9 +108,10 @@ class Model:
     def _options(cls, meta: dict[str, Any]) -> Any:
         if cls.Options is None:
             return meta.get("options")
-        from ..config import from_dict
+        from ..config import as_saved, from_dict
         known = {f.name for f in dataclasses.fields(cls.Options)}
-        return from_dict(cls.Options, {k: v for k, v in meta.get("options", {}).items() if k in known}, "options")
+        saved = {k: v for k, v in meta.get("options", {}).items() if k in known}
+        return from_dict(cls.Options, as_saved(cls.Options, saved), "options")
 
     # ----------------------------------------------------------------- loading
     @classmethod

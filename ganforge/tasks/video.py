@@ -2,7 +2,7 @@
 
 A conditional video GAN. The generator (``arch``, ``nets/video.py``) is rolled out over its own
 predictions: ``unet`` (the default) is a U-Net that reads the last ``context`` frames and moves the last
-frame by a predicted motion field plus a mask and new pixels; ``convgru`` is the convolutional GRU of
+frame by a predicted, bounded motion field and adds a predicted change; ``convgru`` is the convolutional GRU of
 earlier versions (model files written before ``arch`` load as such). The critic sees whole clips (real
 context + real or predicted future) through 3-D convolutions, so it judges motion as well as appearance.
 The generator minimises ``adv_weight`` x adversarial + ``recon_weight`` x L1 to the true future.
@@ -47,8 +47,9 @@ class VideoOptions:
     size: int = option(32, "Frame side (multiple of 4).")
     channels: int | None = option(None, "1 or 3 (default: 1 if every video is grey, else 3).", choices=(1, 3))
     limit: int | None = option(None, "Use only the first N videos.")
-    arch: str = option("unet", "Predictor: unet (motion + mask + pixels from the last frames) or convgru (the "
-                       "recurrent predictor of earlier versions).", choices=("unet", "convgru"))
+    arch: str = option("unet", "Predictor: unet (the last frame moved by a bounded motion field, plus a change, "
+                       "from the last frames) or convgru (the recurrent predictor of earlier versions).",
+                       choices=("unet", "convgru"), before="convgru")
     width: int = option(16, "Base channel count (32 is ~3x slower per step on CPU).")
     z_dim: int = option(16, "Noise dimension of the generator.")
     teacher: float = option(0.0, "Training only: the chance that the true frame instead of the prediction is fed "

@@ -49,7 +49,7 @@ class VoxelOptions:
                        "sub-folders = classes), or builtin:objects.")
     resolution: int = option(32, "Grid side.", choices=(32, 64))
     method: str = option("lgan", "lgan: an autoencoder of the shapes and a GAN on its codes; 3dgan: a GAN on the "
-                         "grids themselves.", choices=("lgan", "3dgan"))
+                         "grids themselves.", choices=("lgan", "3dgan"), before="3dgan")
     code: int = option(64, "Code size of the lgan autoencoder.")
     latent_batch: int = option(256, "Codes per latent-GAN step (lgan), drawn from the codes of every shape seen "
                                "so far, each as the autoencoder last encoded it.")

@@ -260,6 +260,14 @@ def test_model_file_from_before_arch_loads_as_convgru(tmp_path):
     model = ganforge.load(tmp_path / "old.safetensors")
     assert model.options.arch == "convgru" and isinstance(model.G, VideoPredictorNet)
     assert (model.predict(ctx, seed=3) == expected).all()
+    # and the run folder of such a run resumes as the ConvGRU it was (before, it built a U-Net and failed)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    for key in ("arch", "variety"):
+        del config["options"][key]
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    resumed = ganforge.resume(tmp_path / "r", steps=3)
+    assert resumed.options.arch == "convgru" and isinstance(resumed.G, VideoPredictorNet)
+    assert resumed.meta["step"] == 3
 
 
 def test_variety_trains_best_of_k_and_futures_differ(tmp_path):
