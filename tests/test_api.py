@@ -62,11 +62,14 @@ def test_unknown_option_is_a_config_error(tmp_path):
 
 def test_saved_options_that_predate_a_field_mean_what_they_meant(tmp_path):
     from ganforge.config import as_saved
+    from ganforge.tasks.series import SeriesOptions
     from ganforge.tasks.video import VideoOptions
     from ganforge.tasks.voxels import VoxelOptions
 
     assert as_saved(VoxelOptions, {})["method"] == "3dgan" and VoxelOptions().method == "lgan"
     assert as_saved(VideoOptions, {"arch": "unet"})["arch"] == "unet"     # a saved value is kept
+    saved_series = as_saved(SeriesOptions, {})
+    assert saved_series["global_input"] is False and saved_series["global_head"] is False
     # a saved config.json given to a new run (--config) means the same
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"task": "voxels", "run": {"steps": 1}, "options": {"data": "builtin:objects"}}))

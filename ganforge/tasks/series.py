@@ -41,10 +41,10 @@ class SeriesOptions:
     hidden: int = option(64, "GRU width.")
     layers: int = option(2, "GRU layers.")
     global_input: bool = option(True, "Feed the per-series latent to the generator's GRU at every step too (not "
-                                "only as its initial state).")
+                                "only as its initial state).", before=False)
     bidirectional: bool = option(True, "The discriminator reads each series both ways.")
     global_head: bool = option(True, "The discriminator also judges each series as a whole (an MLP on its GRU's "
-                               "mean, max and last states), beside its per-step verdicts.")
+                               "mean, max and last states), beside its per-step verdicts.", before=False)
     loss: str = option("ns", "Adversarial loss.", choices=("ns", "lsgan", "hinge"))
     r1: float = option(0.0, "R1 penalty weight on the discriminator's real inputs (0: none; a GRU's double backward "
                        "is costly).")
