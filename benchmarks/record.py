@@ -94,3 +94,16 @@ def append_result(record: dict, path: Path = RESULTS) -> None:
                 sys.exit(f"{path}: expected a JSON list of records")
         records.append(record)
         write_json(path, records)
+
+
+def parse_options(items: list[str]) -> dict:
+    """``--option key=value`` pairs for a task; values read as JSON where they parse (numbers, true/false),
+    else as text."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

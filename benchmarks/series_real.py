@@ -46,7 +46,7 @@ import ganforge  # noqa: E402
 from ganforge.fileio import atomic_path  # noqa: E402
 from ganforge.metrics.series import (autocorrelation_gap, cross_correlation_gap, discriminative_score,  # noqa: E402
                                      predictive_score)
-from record import append_result, machine_facts  # noqa: E402
+from record import append_result, machine_facts, parse_options  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_modalities.json"
 WINDOW = 24
@@ -148,13 +148,7 @@ def main() -> None:
     ap.add_argument("--option", action="append", default=[], help="series task option key=value (repeatable)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    options = {}
-    for item in args.option:
-        key, _, value = item.partition("=")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
+    options = parse_options(args.option)
     results: dict = {}
     for name in args.sets.split(","):
         series, channels = load_set(name)

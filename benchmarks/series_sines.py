@@ -29,21 +29,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import ganforge  # noqa: E402
 from ganforge.data.series import sines  # noqa: E402
 from ganforge.metrics.series import autocorrelation_gap, discriminative_score, predictive_score  # noqa: E402
-from record import append_result, machine_facts  # noqa: E402
+from record import append_result, machine_facts, parse_options  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_modalities.json"
-
-
-def parse_options(items: list[str]) -> dict:
-    """``key=value`` pairs; values read as JSON where they parse (numbers, true/false), else as text."""
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def scores(real, data) -> dict:

@@ -39,7 +39,7 @@ import ganforge  # noqa: E402
 from ganforge.data.captions import (COLOURS, CORNERS, RELATIONS, SHAPES, SIZES, parse_hold, scene_caption,  # noqa: E402
                                     scenes)
 from image_methods import Snapshots  # noqa: E402
-from record import append_result, machine_facts  # noqa: E402
+from record import append_result, machine_facts, parse_options  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_modalities.json"
 
@@ -152,13 +152,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     budgets = sorted(float(b) for b in args.budgets.split(","))
-    options = {}
-    for item in args.option:
-        key, _, value = item.partition("=")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
+    options = parse_options(args.option)
     hold = parse_hold("--hold", args.hold)
     hs = heads(args.objects)
     judge, judge_s = load_or_train_judge(args.judge, args.objects, hs, args.judge_epochs)

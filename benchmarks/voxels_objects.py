@@ -41,7 +41,7 @@ from ganforge.imaging import media  # noqa: E402
 from ganforge.metrics.shapes import shape_set_scores  # noqa: E402
 from ganforge.nets import registry  # noqa: E402
 from ganforge.tasks.voxels import preview_grid, to_mesh  # noqa: E402
-from record import append_result, machine_facts  # noqa: E402
+from record import append_result, machine_facts, parse_options  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_modalities.json"
 
@@ -74,17 +74,6 @@ def probe(train_x, train_y, test_x, test_y) -> float:
     s = StandardScaler().fit(train_x)
     clf = LogisticRegression(max_iter=2000).fit(s.transform(train_x), train_y)
     return round(float(clf.score(s.transform(test_x), test_y)), 4)
-
-
-def parse_options(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def main() -> None:
