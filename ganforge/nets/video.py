@@ -110,8 +110,9 @@ class VideoUNetPredictor(nn.Module):
     At each step a U-Net (``levels`` halvings, so its receptive field spans a 32-pixel frame) reads the last
     ``window`` frames (the context, then its own predictions) stacked along channels and outputs a motion
     field and a change: the next frame is ``warp(last frame, motion) + change``. Moving the last frame keeps
-    shapes sharp as they travel; the change paints what motion cannot explain (a shape appearing, overlaps). Motion is at most ``max_motion`` x the frame side per step. Noise ``z`` enters at the coarsest level, so one context can have
-    several futures when trained with a best-of-K loss.
+    shapes sharp as they travel; the change paints what motion cannot explain (a shape appearing, overlaps).
+    Motion is at most ``max_motion`` x the frame side per step. Noise ``z`` enters at the coarsest level, so
+    one context can have several futures when trained with a best-of-K loss.
     """
 
     def __init__(self, channels: int = 1, width: int = 16, z_dim: int = 16, window: int = 4, levels: int = 3,
