@@ -303,8 +303,6 @@ class VideoPredictor(Model):
         o = self.options
         self.context, self.horizon, self.size = o.context, o.predict, o.size
         self.channels, self.z_dim = o.channels, o.z_dim
-        if isinstance(self.G, VideoPredictorNet):
-            o.arch = "convgru"          # files from before ``arch``: the recurrent predictor
 
     @classmethod
     def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
