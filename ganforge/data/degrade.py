@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from ganforge.errors import ConfigError, DataError
 
 TASKS = ("superres", "inpaint", "denoise", "derain", "colorize", "deblur")
+MASKS = ("rect", "free", "mixed", "large")
 
 
 def _pil(img: np.ndarray) -> Image.Image:
@@ -159,6 +160,51 @@ def free_form_mask(h: int, w: int, rng: np.random.Generator, strokes: int | None
     return (np.asarray(im) > 127).astype(np.float32)
 
 
+def wide_strokes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """LaMa's "thick" masks: 1-5 polylines of 2-6 segments, each 1/14 to 1/4 of the image's side wide."""
+    im = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(im)
+    side = min(h, w)
+    for _ in range(int(rng.integers(1, 6))):
+        x, y = float(rng.uniform(0, w)), float(rng.uniform(0, h))
+        width = int(rng.integers(max(2, side // 14), max(3, side // 4) + 1))
+        for _ in range(int(rng.integers(2, 7))):
+            a = rng.uniform(0, 2 * math.pi)
+            step = rng.uniform(side / 8, side / 2)
+            nx, ny = float(np.clip(x + step * math.cos(a), 0, w - 1)), float(np.clip(y + step * math.sin(a), 0, h - 1))
+            draw.line([(x, y), (nx, ny)], fill=255, width=width)
+            r = width / 2
+            draw.ellipse([nx - r, ny - r, nx + r, ny + r], fill=255)
+            x, y = nx, ny
+    return (np.asarray(im) > 127).astype(np.float32)
+
+
+def boxes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """LaMa's box masks: 1-3 rectangles, each side 10-60% of the image's."""
+    m = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        m = np.maximum(m, rect_mask(h, w, rng, 0.1, 0.6))
+    return m
+
+
+def large_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Large training masks in the manner of LaMa: wide strokes, boxes, thin free-form strokes or one
+    rectangle (a quarter each), drawn again while they cover under 5% or over 70% of the image."""
+    for _ in range(20):
+        kind = int(rng.integers(4))
+        if kind == 0:
+            m = wide_strokes(h, w, rng)
+        elif kind == 1:
+            m = boxes(h, w, rng)
+        elif kind == 2:
+            m = free_form_mask(h, w, rng)
+        else:
+            m = rect_mask(h, w, rng, 0.2, 0.6)
+        if 0.05 <= m.mean() <= 0.7:
+            return m
+    return m
+
+
 @dataclass
 class Degradation:
     """The degradation one restoration task trains on.
@@ -172,7 +218,7 @@ class Degradation:
     scale: int = 4
     noise: str = "gaussian"           # denoise: gaussian | poisson
     level: float | None = None        # denoise: sigma (gaussian, default 25) or peak (poisson, default 30)
-    mask: str = "mixed"               # inpaint: rect | free | mixed
+    mask: str = "mixed"               # inpaint: rect | free | mixed | large
     blur: float = 3.0                 # deblur: largest Gaussian sigma (drawn from 0.5..blur)
     sr_blur: float = 0.0              # superres: Gaussian blur sigma before the reduction
     sr_noise: float = 0.0             # superres: Gaussian noise sigma added to the small image
@@ -185,8 +231,8 @@ class Degradation:
             raise ConfigError(f"scale must be 2, 3, 4 or 8; got {self.scale}")
         if self.noise not in ("gaussian", "poisson"):
             raise ConfigError(f"noise must be gaussian or poisson; got {self.noise!r}")
-        if self.mask not in ("rect", "free", "mixed"):
-            raise ConfigError(f"mask must be rect, free or mixed; got {self.mask!r}")
+        if self.mask not in MASKS:
+            raise ConfigError(f"mask must be rect, free, mixed or large; got {self.mask!r}")
         if self.level is not None and self.level <= 0:
             raise ConfigError(f"level must be positive; got {self.level}")
         if self.blur < 0 or self.sr_noise < 0 or self.sr_blur < 0:
@@ -219,6 +265,9 @@ class Degradation:
             return rain(clean, rng), None
         if t == "colorize":
             return grey(clean), None
-        kind = self.mask if self.mask != "mixed" else ("rect" if rng.random() < 0.5 else "free")
-        m = rect_mask(h, w, rng) if kind == "rect" else free_form_mask(h, w, rng)
+        if self.mask == "large":
+            m = large_mask(h, w, rng)
+        else:
+            kind = self.mask if self.mask != "mixed" else ("rect" if rng.random() < 0.5 else "free")
+            m = rect_mask(h, w, rng) if kind == "rect" else free_form_mask(h, w, rng)
         return clean.astype(np.float32) * (1 - m[..., None]), m

@@ -173,6 +173,20 @@ def psnr(a: Any, b: Any, data_range: float | tuple[float, float] = 255.0, crop_b
     return Scores(float(v.mean()), v)
 
 
+def masked_psnr(a: Any, b: Any, mask: Any, data_range: float = 255.0) -> float:
+    """PSNR in dB over the pixels where ``mask`` (HW, > 0.5) is set, all channels: inpainting's score of
+    the filled region alone. ``a`` and ``b`` are HW or HWC arrays of one shape."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    m = np.asarray(mask) > 0.5
+    if x.shape != y.shape or m.shape != x.shape[:2]:
+        raise DataError(f"masked_psnr: images {x.shape} and {y.shape} and mask {m.shape} do not match")
+    if not m.any():
+        raise DataError("masked_psnr: the mask is empty")
+    mse = ((x - y) ** 2)[m].mean()
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(data_range ** 2 / mse))
+
+
 def _gaussian_window() -> list[float]:
     r = np.arange(WINDOW) - WINDOW // 2
     g = np.exp(-(r ** 2) / (2 * SIGMA ** 2))

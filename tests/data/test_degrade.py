@@ -51,3 +51,16 @@ def test_masks_rain_blur_colorize():
     assert g.shape == (64, 64, 1)
     with pytest.raises(ConfigError, match="task must be one of"):
         degrade.Degradation("sharpen")
+
+
+def test_large_masks_are_large_varied_and_seeded():
+    rng = np.random.default_rng(0)
+    cover = [degrade.large_mask(64, 64, rng).mean() for _ in range(60)]
+    assert min(cover) >= 0.05 and max(cover) <= 0.7 and np.mean(cover) > 0.15
+    assert np.mean(cover) > np.mean([degrade.free_form_mask(64, 64, rng).mean() for _ in range(60)])
+    a = degrade.large_mask(64, 64, np.random.default_rng(3))
+    assert (a == degrade.large_mask(64, 64, np.random.default_rng(3))).all()
+    x, m = degrade.Degradation("inpaint", mask="large")(image(), np.random.default_rng(1))
+    assert (x[m == 1] == 0).all()
+    with pytest.raises(ConfigError, match="mask must be rect, free, mixed or large"):
+        degrade.Degradation("inpaint", mask="huge")
