@@ -3,9 +3,9 @@
 Test: 128x128 centre crops of all 68 bsd68_color photos (never trained on), with a centred 64x64 hole and with
 seeded free-form strokes (the masks of benchmarks/restore_denoise_inpaint.py). Methods, in the same run:
 scikit-image's biharmonic inpainting, an exemplar-based fill (Criminisi et al. 2004, written below: the
-highest-priority patch on the hole's front is filled from the best-matching known 9x9 patch), the push-pull
-fill (ganforge/nets/inpaint.py; the smooth fill the model starts from) and ganforge's ``restore --task inpaint``
-model. Scores: PSNR and SSIM over the missing pixels only (SSIM: the SSIM map's mean over the hole), and the
+highest-priority patch on the hole's front is filled from the best-matching known 9x9 patch), the harmonic
+fill (ganforge/nets/inpaint.py: a multigrid solve of Laplace's equation in the holes; the fill the model starts
+from and corrects) and ganforge's ``restore --task inpaint`` model. Scores: PSNR and SSIM over the missing pixels only (SSIM: the SSIM map's mean over the hole), and the
 FID of the 68 filled crops against the 68 clean ones under a domain feature network trained here on the
 training photos (64 px, rotation pretext; 68 images per side: compare these FIDs with each other only).
 
@@ -40,7 +40,7 @@ from ganforge.data.pairs import list_images, read_image, read_side_by_side  # no
 from ganforge.metrics.evaluate import evaluate  # noqa: E402
 from ganforge.metrics.features import train_domain_features  # noqa: E402
 from ganforge.metrics.quality import masked_psnr  # noqa: E402
-from ganforge.nets.inpaint import push_pull  # noqa: E402
+from ganforge.nets.inpaint import harmonic_fill  # noqa: E402
 from record import DATA, append_result, machine_facts, parse_options  # noqa: E402
 
 CROP = 128
@@ -88,9 +88,9 @@ def biharmonic(clean: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(inpaint_biharmonic(holed, m > 0.5, channel_axis=-1) * 255), 0, 255).astype(np.uint8)
 
 
-def pushpull(clean: np.ndarray, m: np.ndarray) -> np.ndarray:
+def harmonic(clean: np.ndarray, m: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(clean.astype(np.float32) / 255 * (1 - m[..., None])).permute(2, 0, 1)[None]
-    out = push_pull(x, torch.from_numpy(1 - m)[None, None])[0].permute(1, 2, 0).numpy()
+    out = harmonic_fill(x, torch.from_numpy(1 - m)[None, None])[0].permute(1, 2, 0).numpy()
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
@@ -200,7 +200,7 @@ def main() -> None:
 
     results: dict = {"n": len(crops), "train_photos": len(list_images(photos)), "classical": {}, "seconds": {},
                      "budgets": {}}
-    methods = {"biharmonic": biharmonic, "push_pull": pushpull}
+    methods = {"biharmonic": biharmonic, "harmonic": harmonic}
     if not args.skip_exemplar:
         methods["exemplar_criminisi"] = criminisi
     for name, fn in methods.items():

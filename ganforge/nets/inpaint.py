@@ -1,10 +1,10 @@
 """Inpainting networks: a LaMa-style generator with fast Fourier convolutions on top of a smooth fill, and
 a multi-scale PatchGAN whose layers also serve a feature-matching loss.
 
-- :func:`push_pull` fills holes smoothly (a mask-weighted image pyramid, coarse values pushed back down):
-  the classical baseline, in torch, differentiable and fast on any size.
-- :class:`FFCInpainter` (after LaMa, Suvorov et al. 2022): the network sees the push-pull fill and the mask,
-  goes down twice, runs residual blocks of fast Fourier convolutions (half of the channels are mixed through
+- :func:`harmonic_fill` fills holes smoothly (the harmonic interpolation of the known pixels, by a multigrid
+  on push-pull's mask-weighted pyramid): a classical fill, in torch and fast on any size.
+- :class:`FFCInpainter` (after LaMa, Suvorov et al. 2022): the network sees the harmonic fill and the mask,
+  works at a quarter of the size, runs residual blocks of fast Fourier convolutions (half of the channels are mixed through
   a 1x1 convolution in the 2-D Fourier domain, so every block sees the whole image) and comes back up. It
   predicts a correction added to the fill (the last convolution starts at zero), so an untrained network
   already gives the classical fill and training only has to beat it.
@@ -23,17 +23,20 @@ from .registry import register
 from .unet import PatchDiscriminator
 
 
-def push_pull(x: torch.Tensor, known: torch.Tensor, levels: int = 8) -> torch.Tensor:
-    """Smooth fill of ``x`` (N, C, H, W) where ``known`` (N, 1, H, W, 1 = known pixel) is 0.
+def harmonic_fill(x: torch.Tensor, known: torch.Tensor, levels: int = 7, iters: int = 20) -> torch.Tensor:
+    """Smooth fill of ``x`` (N, C, H, W) where ``known`` (N, 1, H, W, 1 = known pixel) is 0: the harmonic
+    (membrane) interpolation of the known pixels, solved by a cascadic multigrid on an image pyramid.
 
-    Pull: halve the mask-weighted image and the weights ``levels`` times. Push: from the coarsest level
-    (its empty cells take the image's known mean) down, each level keeps its own (weighted mean) value where
-    its weight is 1 and blends in the bilinearly enlarged coarser level where it is less. Known pixels come
-    out unchanged. A fixed number of levels (not "until one pixel is left") keeps the graph the same for
-    every size, so an exported file fills as PyTorch does; 8 levels reach 1 pixel at 256.
+    Pull: halve the mask-weighted image and the weights ``levels`` times (push-pull's pyramid). Push: from the
+    coarsest level (its empty cells take the image's known mean) down, each level keeps its weighted mean
+    where its weight is 1, starts from the bilinearly enlarged coarser level elsewhere, and relaxes ``iters``
+    Jacobi steps of Laplace's equation there. Known pixels come out unchanged. On BSD68 crops it scores higher
+    masked PSNR than scikit-image's biharmonic inpainting, in milliseconds. The image is padded (with unknown
+    pixels) to a multiple of 2^levels, so that the graph is the same for every size (an exported file fills
+    as PyTorch does).
     """
     h, w = x.shape[-2:]
-    side = 2 ** levels  # padded (with unknown pixels) to a multiple of it: every level halves exactly
+    side = 2 ** levels
     ph, pw = (h + side - 1) // side * side - h, (w + side - 1) // side * side - w
     known = F.pad(known.to(x.dtype), (0, pw, 0, ph))
     sums, weights = [F.pad(x, (0, pw, 0, ph)) * known], [known]
@@ -43,10 +46,16 @@ def push_pull(x: torch.Tensor, known: torch.Tensor, levels: int = 8) -> torch.Te
     mean = sums[0].sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1e-6)
     a = weights[-1].clamp(0, 1)
     out = a * (sums[-1] / weights[-1].clamp_min(1e-6)) + (1 - a) * mean
+    c = x.shape[1]
+    k = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], dtype=x.dtype, device=x.device)
+    k = k.view(1, 1, 3, 3).repeat(c, 1, 1, 1)
     for s, wt in zip(reversed(sums[:-1]), reversed(weights[:-1])):
         up = F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False)
         a = wt.clamp(0, 1)
-        out = a * (s / wt.clamp_min(1e-6)) + (1 - a) * up
+        value = a * (s / wt.clamp_min(1e-6))
+        out = value + (1 - a) * up
+        for _ in range(iters):
+            out = value + (1 - a) * F.conv2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), k, groups=c)
     return out[..., :h, :w]
 
 
@@ -137,10 +146,10 @@ class FFCBlock(nn.Module):
 
 @register
 class FFCInpainter(nn.Module):
-    """LaMa-style inpainting generator over a push-pull fill.
+    """LaMa-style inpainting generator over the harmonic fill.
 
     Input: (N, 4, H, W) = the image in [-1, 1] with holes zeroed, and the mask channel (1 = missing, -1 = known),
-    as the restore task's U-Net takes it. Output: (N, 3, H, W) = push-pull fill + the learnt correction.
+    as the restore task's U-Net takes it. Output: (N, 3, H, W) = harmonic fill + the learnt correction.
     The body works at a quarter of the size (pixel-unshuffled input, so nothing is lost on the way down;
     pixel-shuffled back up): on a CPU the full-size layers would cost most of the time. A small full-size
     refinement follows. H and W must be multiples of 4 (``multiple``).
@@ -153,7 +162,7 @@ class FFCInpainter(nn.Module):
         self.coarse = nn.Conv2d(width, 3 * 16, 3, 1, 1, padding_mode="reflect")
         self.refine = nn.Sequential(nn.Conv2d(4 + 3, refine, 3, 1, 1, padding_mode="reflect"), nn.LeakyReLU(0.2),
                                     nn.Conv2d(refine, 3, 3, 1, 1, padding_mode="reflect"))
-        for conv in (self.coarse, self.refine[-1]):   # an untrained network returns the push-pull fill
+        for conv in (self.coarse, self.refine[-1]):   # an untrained network returns the harmonic fill
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
 
@@ -162,9 +171,9 @@ class FFCInpainter(nn.Module):
         return 4
 
     def fill(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's input: the push-pull fill and the mask channel."""
+        """The network's input: the harmonic fill and the mask channel."""
         known = (1 - x[:, 3:4]) * 0.5
-        return torch.cat([push_pull(x[:, :3], known), x[:, 3:4]], 1)
+        return torch.cat([harmonic_fill(x[:, :3], known), x[:, 3:4]], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inp = self.fill(x)

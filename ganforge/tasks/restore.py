@@ -8,11 +8,11 @@ input, so tiles blend without seams) that predicts a correction to its input (de
 the image itself (colorize). A PatchGAN D judges the outputs.
 
 Inpainting (``inpaint_net="ffc"``, the default) uses LaMa's recipe sized for a CPU (ganforge/nets/inpaint.py):
-a generator of fast Fourier convolutions that corrects a smooth push-pull fill (so it starts at the classical
+a generator of fast Fourier convolutions that corrects a smooth harmonic fill (so it starts at a classical
 baseline), large training masks (wide strokes, boxes; ``mask="large"``), a two-scale PatchGAN and a
 feature-matching loss beside the pixel loss (L1 + MSE over the holes). Known pixels are kept. A few photos
 are held out of training (``holdout``); at the end, the model and a classical fill (scikit-image's biharmonic
-inpainting when installed, else the push-pull fill) are scored on them (masked-region PSNR, centre boxes and
+inpainting when installed, else the harmonic fill) are scored on them (masked-region PSNR, centre boxes and
 free-form strokes), logged, and stored in the model file (``holdout``), so a user sees whether the model beats
 the classical fill on their own data.
 
@@ -297,7 +297,7 @@ class Restoration(AdversarialTask):
         images, held = self.holdout_images()
         G = copy.deepcopy(G).float().eval()
         rows: dict[str, dict[str, list[float]]] = {}
-        baseline = "biharmonic" if _biharmonic_available() else "push-pull"
+        baseline = "biharmonic" if _biharmonic_available() else "harmonic"
         for kind in ("centre", "free"):
             rows[kind] = {"model": [], baseline: []}
             for i, clean in enumerate(images):
@@ -456,7 +456,7 @@ def _biharmonic_available() -> bool:
 
 def classical_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The classical fill a user would otherwise pick: scikit-image's biharmonic inpainting when installed,
-    else the push-pull fill. uint8 HWC image, HW mask (1 = missing) -> uint8 HWC."""
+    else the harmonic fill. uint8 HWC image, HW mask (1 = missing) -> uint8 HWC."""
     m = np.asarray(mask) > 0.5
     x = image.astype(np.float64) / 255.0 * (~m)[..., None]
     if _biharmonic_available():
@@ -464,7 +464,7 @@ def classical_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         out = inpaint_biharmonic(x, m, channel_axis=-1)
     else:
         t = torch.from_numpy(x).permute(2, 0, 1)[None].float()
-        out = inpaint_nets.push_pull(t, torch.from_numpy((~m).astype(np.float32))[None, None])[0].permute(1, 2, 0).numpy()
+        out = inpaint_nets.harmonic_fill(t, torch.from_numpy((~m).astype(np.float32))[None, None])[0].permute(1, 2, 0).numpy()
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
 
