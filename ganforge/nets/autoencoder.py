@@ -85,6 +85,16 @@ class FeatureDiscriminator(nn.Module):
         f = self.body.features(x)
         return self.body.head(f).flatten(1), f
 
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """One vector per image: every stage's activations average-pooled to 2x2, each stage's part scaled to
+        unit length (so that no stage dominates), concatenated; 4 x (w + 2w + ...) values."""
+        parts, h = [], x
+        for layer in self.body.features:
+            h = layer(h)
+            if isinstance(layer, nn.LeakyReLU):
+                parts.append(nn.functional.normalize(nn.functional.adaptive_avg_pool2d(h.float(), 2).flatten(1), dim=1))
+        return torch.cat(parts, 1)
+
 
 def PatchDiscriminator(channels: int = 1, width: int = 32) -> unet.PatchDiscriminator:
     """The small PatchGAN of anomaly, purifier and blend (any input side >= 8): three stride-2 convolutions,
@@ -151,3 +161,26 @@ class ColourBlendNet(nn.Module):
         gain, offset = torch.exp(p[:, 0]), p[:, 1]
         recoloured = ((comp + 1) / 2 * gain + offset) * 2 - 1
         return torch.clamp(mask * recoloured + (1 - mask) * comp, -1.0, 1.0)
+
+
+@register
+class FeatureBank(nn.Module):
+    """Feature vectors of normal training images (a buffer, stored in half precision) and the k-nearest-
+    neighbour distance of new feature vectors to them: ``forward(f)`` -> mean Euclidean distance to the
+    ``k`` nearest stored vectors (one value per row of ``f``)."""
+
+    def __init__(self, n: int = 1, dim: int = 1, k: int = 1):
+        super().__init__()
+        self.k = k
+        self.register_buffer("features", torch.zeros(n, dim, dtype=torch.float16))
+
+    def forward(self, f: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+        bank = self.features.float()
+        b2 = (bank * bank).sum(1)
+        k = min(self.k, bank.shape[0])
+        out = []
+        for s in range(0, f.shape[0], chunk):
+            q = f[s:s + chunk].float()
+            d2 = (q * q).sum(1, keepdim=True) + b2[None] - 2 * q @ bank.T
+            out.append(d2.clamp_min(0).topk(k, dim=1, largest=False).values.sqrt().mean(1))
+        return torch.cat(out) if out else f.new_zeros((0,))

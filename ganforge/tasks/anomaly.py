@@ -39,7 +39,8 @@ from . import register
 
 log = logging.getLogger("ganforge.tasks.anomaly")
 
-SCORES = ("latent", "recon", "mixed")
+SCORES = ("latent", "recon", "mixed", "fanogan", "knn")
+SYNTHETIC = ("patch", "rotation", "tiles")
 
 
 @dataclass
@@ -53,7 +54,18 @@ class AnomalyOptions:
                                       "the normal images.")
     holdout: float = option(0.05, "Fraction of normal images kept out of training, for the automatic threshold.")
     quantile: float = option(0.95, "Automatic threshold: this quantile of held-out normal scores.")
-    score: str = option("latent", "Score: latent (GANomaly), recon (reconstruction error) or mixed.", choices=SCORES)
+    score: str = option("latent", "Score: latent (GANomaly), recon (reconstruction error), mixed, fanogan (pixel + "
+                        "discriminator-feature residual) or knn (distance to the nearest normal training images in "
+                        "the discriminator's features).", choices=SCORES)
+    kappa: float = option(1.0, "fanogan score: weight of the discriminator-feature residual (f-AnoGAN's kappa).")
+    bank: int = option(4096, "knn score: at most this many normal training images' discriminator features are kept "
+                       "in the model file (0: none, no knn score).", before=0)
+    k: int = option(1, "knn score: mean distance to this many nearest normal training images.")
+    negatives: float = option(0.0, "The discriminator also sees this many (a fraction of the batch) normal images "
+                              "made abnormal (rotated, quarters swapped) as fakes: negative data augmentation.",
+                              before=0.0)
+    w_feat: float = option(0.0, "Weight of the per-image discriminator-feature residual ||f(x) - f(x_hat)||^2 in the "
+                           "generator's loss (f-AnoGAN's izi_f encoder training; needs w_adv > 0).", before=0.0)
     z_dim: int = option(100, "Code size.")
     width: int = option(32, "Base channel count.")
     w_adv: float = option(1.0, "Weight of the feature-matching adversarial term (0: no discriminator).")
@@ -69,13 +81,20 @@ class AnomalyOptions:
         for name in ("z_dim", "width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("w_adv", "w_rec", "w_enc"):
+        for name in ("w_adv", "w_rec", "w_enc", "w_feat", "kappa"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.w_rec == 0 and self.w_adv == 0:
             raise ConfigError("w_rec and w_adv are both 0: nothing would train the decoder")
-        if self.score != "recon" and self.w_enc == 0:
+        if self.score in ("latent", "mixed") and self.w_enc == 0:
             raise ConfigError(f"score {self.score!r} needs the second encoder (w_enc > 0); use score='recon'")
+        if self.bank < 0 or self.k < 1:
+            raise ConfigError(f"bank must be >= 0 and k >= 1, got bank={self.bank}, k={self.k}")
+        if self.w_adv == 0 and (self.score in ("fanogan", "knn") or self.w_feat > 0):
+            what = f"score {self.score!r}" if self.score in ("fanogan", "knn") else "w_feat > 0"
+            raise ConfigError(f"{what} needs the discriminator (w_adv > 0)")
+        if self.score == "knn" and self.bank == 0:
+            raise ConfigError("score 'knn' needs a feature bank (bank > 0)")
 
 
 def select_class(data: ImageSet, name: str) -> ImageSet:
@@ -149,6 +168,10 @@ class AnomalyDetection(AdversarialTask):
                 adv = (f_real.float().detach().mean(0) - f_fake.float().mean(0)).pow(2).mean()
                 total = total + opt.w_adv * adv
                 scalars["G/adv"] = adv.detach()
+                if opt.w_feat > 0:  # izi_f: each reconstruction's features match its own image's
+                    feat = (f_real.float().detach() - f_fake.float()).pow(2).mean()
+                    total = total + opt.w_feat * feat
+                    scalars["G/feat"] = feat.detach()
             return total, scalars
         if phase == "D":
             D = nets["D"]
@@ -156,6 +179,9 @@ class AnomalyDetection(AdversarialTask):
                 x_hat = G(batch)[0].float()
             real, _ = D(batch)
             fake, _ = D(x_hat)
+            if self.options.negatives > 0:  # normal images made abnormal count as fakes too (Sinha et al. 2021)
+                n = max(1, int(round(self.options.negatives * batch.shape[0])))
+                fake = torch.cat([fake, D(shifted(batch[:n], gen))[0]])
             return losses.d_loss("ns", real, fake), {"D/real": real.detach().float().mean(),
                                                      "D/fake": fake.detach().float().mean()}
         raise ValueError(f"unknown phase {phase!r}")
@@ -167,18 +193,28 @@ class AnomalyDetection(AdversarialTask):
         return [ReconstructionGrids(self)]
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
+        opt = self.options
         G = copy.deepcopy(raw["G"]).float().eval()
+        D = copy.deepcopy(raw["D"]).float().eval() if "D" in raw else None
+        keep = {"G": raw["G"]} if D is None else {"G": raw["G"], "D": raw["D"]}
+        bank = None
+        if D is not None and opt.bank > 0:
+            bank = make_bank(D, self._train, opt.bank, opt.k)
+            keep["bank"] = bank
         hold = self._hold.float().div(127.5).sub(1.0)
-        out = compute_scores(G, hold)
+        out = compute_scores(G, hold, D=D, bank=bank, kappa=opt.kappa)
         calib = {k: {"mean": float(out[k].mean()), "std": float(out[k].std() + 1e-12)} for k in ("latent", "recon")}
-        scores = combine(out, self.options.score, calib)
-        threshold = float(np.quantile(scores, self.options.quantile))
+        scores = combine(out, opt.score, calib)
+        threshold = float(np.quantile(scores, opt.quantile))
         heat_scale = float(np.quantile(out["maps"], 0.999) * 2 + 1e-6)
-        log.info("automatic threshold (%s score, %.0f%% of held-out normal images): %.5g", self.options.score,
-                 100 * self.options.quantile, threshold)
-        tensors, specs = nets.export({"G": raw["G"]})
-        return tensors, {"nets": specs, "options": to_dict(self.options), "calibration": calib, "threshold": threshold, "heat_scale": heat_scale,
-                         "holdout_scores": {"n": int(len(scores)), "quantile": self.options.quantile,
+        log.info("automatic threshold (%s score, %.0f%% of held-out normal images): %.5g", opt.score,
+                 100 * opt.quantile, threshold)
+        check = holdout_check(G, D, bank, hold, self._train[:max(opt.bank, 1024)], opt.score, calib, opt.kappa)
+        log.info(check["line"])
+        tensors, specs = nets.export(keep)
+        return tensors, {"nets": specs, "options": to_dict(opt), "calibration": calib, "threshold": threshold,
+                         "heat_scale": heat_scale, "holdout_check": check,
+                         "holdout_scores": {"n": int(len(scores)), "quantile": opt.quantile,
                                             "median": float(np.median(scores)), "max": float(scores.max())}}
 
 
@@ -204,27 +240,136 @@ class ReconstructionGrids(Callback):
                          media.upscale(grid, max(1, 64 // self.task.options.size)))
 
 
+def d_features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The discriminator's feature map before its head, flattened: what f-AnoGAN's feature residual compares."""
+    return D(x)[1].float().flatten(1)
+
+
 @torch.no_grad()
-def compute_scores(G: nn.Module, x: torch.Tensor, batch: int = 256) -> dict[str, np.ndarray]:
+def compute_scores(G: nn.Module, x: torch.Tensor, batch: int = 256, D: nn.Module | None = None,
+                   bank: nn.Module | None = None, kappa: float = 1.0) -> dict[str, np.ndarray]:
     """Per-image ``latent`` and ``recon`` scores, ``maps`` (per-pixel |x - x_hat|, channel mean, [N, H, W])
-    and ``recon_images`` (x_hat, float [-1, 1]) for float images ``x`` in [-1, 1], NCHW."""
-    device = next(G.parameters()).device
-    lat, rec, maps, xs = [], [], [], []
+    and ``recon_images`` (x_hat, float [-1, 1]) for float images ``x`` in [-1, 1], NCHW. With the
+    discriminator ``D``: ``fanogan`` (mean (x - x_hat)^2 + kappa * mean (f(x) - f(x_hat))^2, f = D's
+    features) and its two parts ``residual`` and ``feature_residual``; with a feature ``bank`` as well:
+    ``knn`` (distance of x's pooled multi-stage D features to its k nearest normal training images')."""
+    device = next(G.parameters(), torch.empty(0)).device
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("latent", "recon", "maps", "recon_images", "residual",
+                                                             "feature_residual", "knn")}
     for s in range(0, x.shape[0], batch):
         xb = x[s:s + batch].to(device).float()
         x_hat, z, z_hat = G(xb)
         x_hat = x_hat.float()
         diff = (xb - x_hat).abs()
-        lat.append((z.float() - z_hat.float()).pow(2).mean(1).cpu())
-        rec.append(diff.flatten(1).mean(1).cpu())
-        maps.append(diff.mean(1).cpu())
-        xs.append(x_hat.cpu())
-    cat = lambda parts: torch.cat(parts).numpy() if parts else np.zeros((0,), np.float32)  # noqa: E731
-    return {"latent": cat(lat), "recon": cat(rec), "maps": cat(maps), "recon_images": cat(xs)}
+        parts["latent"].append((z.float() - z_hat.float()).pow(2).mean(1).cpu())
+        parts["recon"].append(diff.flatten(1).mean(1).cpu())
+        parts["maps"].append(diff.mean(1).cpu())
+        parts["recon_images"].append(x_hat.cpu())
+        if D is not None:
+            f_x, f_hat = d_features(D, xb), d_features(D, x_hat)
+            parts["residual"].append(diff.pow(2).flatten(1).mean(1).cpu())
+            parts["feature_residual"].append((f_x - f_hat).pow(2).mean(1).cpu())
+            if bank is not None:
+                parts["knn"].append(bank(D.pooled_features(xb)).cpu())
+    out = {k: torch.cat(v).numpy() for k, v in parts.items() if v}
+    for k in ("latent", "recon", "maps", "recon_images"):
+        out.setdefault(k, np.zeros((0,), np.float32))
+    if "residual" in out:
+        out["fanogan"] = out["residual"] + kappa * out["feature_residual"]
+    return out
+
+
+@torch.no_grad()
+def make_bank(D: nn.Module, images: torch.Tensor, cap: int, k: int, seed: int = 0) -> nn.Module:
+    """A FeatureBank of D's pooled features of at most ``cap`` of the uint8 ``images`` (a seeded random choice)."""
+    from ..nets.autoencoder import FeatureBank
+
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:cap]
+    x = images[idx].float().div(127.5).sub(1.0)
+    device = next(D.parameters()).device
+    feats = torch.cat([D.pooled_features(x[s:s + 256].to(device)).cpu() for s in range(0, len(x), 256)])
+    bank = FeatureBank(n=feats.shape[0], dim=feats.shape[1], k=k)
+    bank.features.copy_(feats.half())
+    return bank
+
+
+def shifted(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Each image of ``x`` rotated by 90, 180 or 270 degrees or with its quarters swapped (a random choice
+    per image, from ``gen``): negatives for the discriminator."""
+    choice = torch.randint(0, 4, (x.shape[0],), generator=gen).tolist()
+    h = x.shape[-1] // 2
+    out = []
+    for im, c in zip(x, choice):
+        if c < 3:
+            out.append(torch.rot90(im, c + 1, (1, 2)))
+        else:
+            out.append(torch.roll(im, (h, h), (1, 2)))
+    return torch.stack(out)
+
+
+def synthetic_anomalies(x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """One altered copy of each float image of ``x``, the kinds of SYNTHETIC in turn: ``patch`` (a square of
+    side/4 to side/2 from another image pasted at a random place), ``rotation`` (90 degrees) and ``tiles``
+    (its 4 x 4 tiles shuffled)."""
+    gen = torch.Generator().manual_seed(seed)
+    n, _, h, w = x.shape
+    other = x[torch.roll(torch.arange(n), 1)]
+    out, kinds = x.clone(), []
+    for i in range(n):
+        kind = SYNTHETIC[i % len(SYNTHETIC)]
+        kinds.append(kind)
+        if kind == "patch":
+            side = int(torch.randint(max(1, h // 4), max(2, h // 2 + 1), (1,), generator=gen))
+            ys, xs, yd, xd = (int(v) for v in torch.randint(0, h - side + 1, (4,), generator=gen))
+            out[i, :, yd:yd + side, xd:xd + side] = other[i, :, ys:ys + side, xs:xs + side]
+        elif kind == "rotation":
+            out[i] = torch.rot90(x[i], 1, (1, 2))
+        else:
+            t = h // 4
+            tiles = x[i, :, :4 * t, :4 * t].unfold(1, t, t).unfold(2, t, t).reshape(x.shape[1], 16, t, t)
+            tiles = tiles[:, torch.randperm(16, generator=gen)].reshape(x.shape[1], 4, 4, t, t)
+            out[i, :, :4 * t, :4 * t] = tiles.permute(0, 1, 3, 2, 4).reshape(x.shape[1], 4 * t, 4 * t)
+    return out, kinds
+
+
+def pixel_nn(train: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """Euclidean distance of each float image of ``x`` to the nearest of the float images ``train``."""
+    from ..nets.autoencoder import FeatureBank
+
+    bank = FeatureBank(n=train.shape[0], dim=train[0].numel(), k=1)
+    bank.features = train.flatten(1).float()
+    return bank(x.flatten(1)).numpy()
+
+
+def holdout_check(G: nn.Module, D: nn.Module | None, bank: nn.Module | None, hold: torch.Tensor,
+                  train: torch.Tensor, kind: str, calib: dict[str, dict[str, float]], kappa: float) -> dict[str, Any]:
+    """How well score ``kind`` separates the held-out normal images from synthetic anomalies made of them
+    (AUROC), beside a pixel nearest neighbour over (up to) the same normal training images ``train`` (uint8).
+    No labelled anomalies exist at training time; synthetic ones are a sanity check, not a forecast."""
+    from sklearn.metrics import roc_auc_score
+
+    odd, kinds = synthetic_anomalies(hold)
+    both = torch.cat([hold, odd])
+    y = np.r_[np.zeros(len(hold)), np.ones(len(odd))]
+    ours = combine(compute_scores(G, both, D=D, bank=bank, kappa=kappa), kind, calib)
+    pix = pixel_nn(train.float().div(127.5).sub(1.0), both)
+    res: dict[str, Any] = {"score": kind, "n_normal": len(hold), "n_synthetic": len(odd),
+                           "auroc": round(float(roc_auc_score(y, ours)), 4),
+                           "auroc_pixel_nn": round(float(roc_auc_score(y, pix)), 4), "by_kind": {}}
+    for k in SYNTHETIC:
+        sel = np.r_[np.ones(len(hold), bool), np.array(kinds) == k]
+        if sel.sum() > len(hold):
+            res["by_kind"][k] = {"auroc": round(float(roc_auc_score(y[sel], ours[sel])), 4),
+                                 "auroc_pixel_nn": round(float(roc_auc_score(y[sel], pix[sel])), 4)}
+    res["line"] = (f"held-out check: the {kind} score tells {len(hold)} held-out normal images from {len(odd)} synthetic "
+                   f"anomalies made of them ({', '.join(SYNTHETIC)}) with AUROC {res['auroc']:.3f}; a pixel nearest "
+                   f"neighbour over {len(train)} training images: {res['auroc_pixel_nn']:.3f} (synthetic anomalies are "
+                   "a sanity check, not real ones)")
+    return res
 
 
 def combine(out: dict[str, np.ndarray], kind: str, calib: dict[str, dict[str, float]]) -> np.ndarray:
-    if kind in ("latent", "recon"):
+    if kind in ("latent", "recon", "fanogan", "knn"):
         return out[kind].astype(np.float64)
     z = [(out[k] - calib[k]["mean"]) / calib[k]["std"] for k in ("latent", "recon")]
     return ((z[0] + z[1]) / 2).astype(np.float64)
@@ -323,7 +468,8 @@ class AnomalyModel(Model):
 
     def __init__(self, nets: dict[str, nn.Module], meta: dict[str, Any], path=None, device="cpu"):
         super().__init__(nets, meta, path, device)
-        self.nets["G"].float()
+        for net in self.nets.values():
+            net.float()
         self.size, self.channels, self.kind = self.options.size, self.options.channels, self.options.score
 
     @classmethod
@@ -339,20 +485,28 @@ class AnomalyModel(Model):
         kind = kind or self.kind
         if kind not in SCORES:
             raise ConfigError(f"score kind must be one of {', '.join(SCORES)}; got {kind!r}")
-        if kind != "recon" and self.nets["G"].encoder2 is None:
+        if kind in ("latent", "mixed") and self.nets["G"].encoder2 is None:
             raise ConfigError(f"this model is a plain autoencoder: only the 'recon' score exists, not {kind!r}")
+        if kind in ("fanogan", "knn") and self.D is None:
+            raise ConfigError(f"this model file keeps no discriminator (trained without one, or before ganforge "
+                              f"kept it): the {kind!r} score needs one; retrain for it")
+        if kind == "knn" and "bank" not in self.nets:
+            raise ConfigError("this model file keeps no feature bank (bank=0, or saved before ganforge kept one): "
+                              "the 'knn' score needs one; retrain for it")
         return kind
 
-    def analyze(self, images: Any, kind: str | None = None) -> dict[str, Any]:
+    def analyze(self, images: Any, kind: str | None = None, every: bool = True) -> dict[str, Any]:
         kind = self._kind(kind)
         x, names = as_images(images, self.size, self.channels)
-        out = compute_scores(self.nets["G"], x)
-        return {"names": names, "scores": combine(out, kind, self.meta["calibration"]), "kind": kind,
-                "latent": out["latent"], "recon": out["recon"], "maps": out["maps"],
-                "inputs": x, "reconstructions": out["recon_images"]}
+        D = self.D if every or kind in ("fanogan", "knn") else None
+        out = compute_scores(self.nets["G"], x, D=D, bank=self.nets.get("bank") if every or kind == "knn" else None,
+                             kappa=self.options.kappa)
+        return dict({k: v for k, v in out.items() if k not in ("recon_images",)}, names=names,
+                    scores=combine(out, kind, self.meta["calibration"]), kind=kind, inputs=x,
+                    reconstructions=out["recon_images"])
 
     def score(self, images: Any, kind: str | None = None) -> np.ndarray:
-        return self.analyze(images, kind)["scores"]
+        return self.analyze(images, kind, every=False)["scores"]
 
     def predict(self, images: Any, threshold: float | None = None) -> np.ndarray:
         return self.score(images) > (self.threshold if threshold is None else threshold)
@@ -381,7 +535,7 @@ class AnomalyModel(Model):
                     limit = float(threshold)
                 except ValueError:
                     raise ConfigError(f"--threshold must be 'auto' or a number, got {threshold!r}") from None
-        result = self.analyze(images, kind)
+        result = self.analyze(images, kind, every=False)
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["name", "score"] + (["anomaly"] if limit is not None else []))
