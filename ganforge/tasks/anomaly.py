@@ -2,14 +2,23 @@
 
 The generator encodes an image (z), decodes it (x_hat) and encodes the reconstruction again (z_hat);
 a discriminator sees real images and reconstructions. Trained on normal images alone, the model
-reconstructs normal images well and anomalies badly, so three scores per image are available:
+reconstructs normal images well and anomalies badly, so five scores per image are available:
 
 - ``latent``: mean (z - z_hat)^2, GANomaly's score;
 - ``recon``: mean |x - x_hat|, the reconstruction error (its per-pixel map is the heat map);
-- ``mixed``: the mean of both after standardising each on held-out normal images.
+- ``mixed``: the mean of both after standardising each on held-out normal images;
+- ``fanogan``: f-AnoGAN's score (Schlegl et al. 2019), mean (x - x_hat)^2 + kappa * mean (f(x) - f(x_hat))^2
+  with f the discriminator's features; here the encoder and decoder train together (GANomaly's losses,
+  plus f-AnoGAN's per-image feature residual, izi_f, when ``w_feat`` > 0) rather than an encoder fitted
+  afterwards to a frozen WGAN generator;
+- ``knn``: the distance of an image's discriminator features (every stage pooled to 2x2) to its ``k``
+  nearest normal training images' (up to ``bank`` of them are kept in the model file).
 
 A fraction of the normal images (``holdout``) is kept out of training; their scores fix the automatic
 threshold (the ``quantile`` of held-out normal scores, stored in the model file) and the standardisation.
+At the end of training the held-out check (``holdout_check`` in the model file, also logged) says how well
+the chosen score tells held-out normal images from synthetic anomalies made of them, beside a pixel nearest
+neighbour on the same images: no labelled anomalies exist at training time, so this is a sanity check.
 With ``w_adv`` = 0 and ``w_enc`` = 0 the same networks train as a plain autoencoder (the baseline).
 """
 from __future__ import annotations
@@ -351,8 +360,12 @@ def holdout_check(G: nn.Module, D: nn.Module | None, bank: nn.Module | None, hol
     odd, kinds = synthetic_anomalies(hold)
     both = torch.cat([hold, odd])
     y = np.r_[np.zeros(len(hold)), np.ones(len(odd))]
-    ours = combine(compute_scores(G, both, D=D, bank=bank, kappa=kappa), kind, calib)
+    out = compute_scores(G, both, D=D, bank=bank, kappa=kappa)
+    ours = combine(out, kind, calib)
     pix = pixel_nn(train.float().div(127.5).sub(1.0), both)
+    available = [k for k in SCORES if k == "mixed" or k in out]
+    if getattr(G, "encoder2", None) is None:   # a plain autoencoder: z_hat is z
+        available = [k for k in available if k not in ("latent", "mixed")]
     res: dict[str, Any] = {"score": kind, "n_normal": len(hold), "n_synthetic": len(odd),
                            "auroc": round(float(roc_auc_score(y, ours)), 4),
                            "auroc_pixel_nn": round(float(roc_auc_score(y, pix)), 4), "by_kind": {}}
@@ -361,10 +374,13 @@ def holdout_check(G: nn.Module, D: nn.Module | None, bank: nn.Module | None, hol
         if sel.sum() > len(hold):
             res["by_kind"][k] = {"auroc": round(float(roc_auc_score(y[sel], ours[sel])), 4),
                                  "auroc_pixel_nn": round(float(roc_auc_score(y[sel], pix[sel])), 4)}
+    res["by_score"] = {k: round(float(roc_auc_score(y, combine(out, k, calib))), 4) for k in available}
+    best = max(res["by_score"], key=res["by_score"].get)
     res["line"] = (f"held-out check: the {kind} score tells {len(hold)} held-out normal images from {len(odd)} synthetic "
                    f"anomalies made of them ({', '.join(SYNTHETIC)}) with AUROC {res['auroc']:.3f}; a pixel nearest "
                    f"neighbour over {len(train)} training images: {res['auroc_pixel_nn']:.3f} (synthetic anomalies are "
-                   "a sanity check, not real ones)")
+                   "a sanity check, not real ones)" + (f"; best score on this check: {best} ({res['by_score'][best]:.3f})"
+                                                        if best != kind else ""))
     return res
 
 
@@ -456,7 +472,7 @@ def _read_named(source: str | os.PathLike, size: int, channels: int) -> tuple[li
 class AnomalyModel(Model):
     """A trained anomaly detector.
 
-    ``score(images)`` -> anomaly score per image (higher = more anomalous; ``kind`` latent, recon or mixed,
+    ``score(images)`` -> anomaly score per image (higher = more anomalous; ``kind`` one of SCORES,
     default: the one trained for); ``predict(images)`` -> True where the score exceeds the threshold
     (default: the automatic one stored in the model file); ``analyze(images)`` -> scores, names,
     reconstructions and heat maps (per-pixel |x - x_hat|). ``images``: a path (folder, file, archive,
@@ -516,7 +532,7 @@ class AnomalyModel(Model):
         "output": "CSV: name, score[, anomaly].",
         "heatmaps": "Write input | reconstruction | heat map pictures into this folder.",
         "threshold": "'auto' (stored in the model) or a number: adds an 'anomaly' column.",
-        "kind": "latent, recon or mixed (default: the model's)."})
+        "kind": "latent, recon, mixed, fanogan or knn (default: the model's)."})
     def score_files(self, images: str, output: Path = Path("scores.csv"), heatmaps: Path | None = None,
                     threshold: str | None = None, kind: str | None = None) -> str:
         """Anomaly score per image (higher = more anomalous), optional heat maps and threshold."""

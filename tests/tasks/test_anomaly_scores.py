@@ -100,6 +100,8 @@ def test_train_with_knn_score_keeps_d_and_a_capped_bank(tmp_path, caplog):
     assert check["score"] == "knn" and check["n_normal"] == check["n_synthetic"] == 6
     assert 0 <= check["auroc"] <= 1 and set(check["by_kind"]) == {"patch", "rotation", "tiles"}
     assert check["line"] in caplog.text and "held-out check: the knn score" in check["line"]
+    assert set(check["by_score"]) == {"latent", "recon", "mixed", "fanogan", "knn"}
+    assert check["by_score"]["knn"] == check["auroc"]
     images = np.concatenate([blobs(20, 1), blobs(20, 2, square=True)])
     y = np.r_[np.zeros(20), np.ones(20)]
     for kind in ("knn", "fanogan"):
