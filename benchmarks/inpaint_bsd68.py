@@ -214,10 +214,10 @@ def main() -> None:
     for i, minutes in enumerate(budgets):
         t = time.process_time()
         if i == 0:
+            kw = {"batch": args.batch, "width": args.width, "precision": "bf16", "lr_g": 1e-3, **options}
             model = ganforge.train("restore", kind="inpaint", data=str(photos), out=out, overwrite=True,
-                                   minutes=minutes, budget_clock="cpu", batch=args.batch, width=args.width,
-                                   threads=args.threads, precision="bf16", lr_g=5e-4, progress=False,
-                                   eval_every=10**6, checkpoint_every=500, log_every=50, **options)
+                                   minutes=minutes, budget_clock="cpu", threads=args.threads, progress=False,
+                                   eval_every=10**6, checkpoint_every=500, log_every=50, **kw)
         else:
             model = ganforge.resume(out, minutes=minutes, progress=False)
         fit_cpu_s = time.process_time() - t
