@@ -1,21 +1,27 @@
-"""Photo blending on BSD68 (colour) composites with a known answer: GP-GAN class blending vs copy-paste and
-plain Poisson blending.
+"""Photo blending on BSD68 (colour) composites with a known answer, where blending is hard: ganforge's
+blenders vs copy-paste, plain Poisson and mixed-gradient Poisson.
 
-For each of the 68 photos (seeded): a colour-shifted copy (per-channel gain 0.7..1.3, offset -0.1..0.1) is the
-truth; the composite pastes a region (rectangle or ellipse, 30-50% of each side) of the original photo into
-it. A perfect blender re-colours the pasted region to match. Methods, side by side on the same composites:
+Every one of the 68 photos is the scene of one composite of each family (``ganforge.data.composites``; the
+object's photo and its background are the next two photos, turned to the scene's orientation; seeded):
 
-- ``copy``: copy-paste;
-- ``poisson``: plain Poisson blending (seamless cloning, sparse solve);
-- ``gp_no_net``: the Gaussian-Poisson solve with the composite itself as the low-frequency colour (no network:
-  shows what the solve alone does);
-- ``gp_gan``: ganforge's blender (``ganforge train blend`` on CIFAR-10 training photos, never on BSD68), then
-  the same solve with the network's colour.
+- ``affine``: a region of the photo pasted back into a colour-shifted copy (per-channel gain 0.7..1.3, offset
+  -0.1..0.1): the easy case, exactly what Poisson blending removes up to the gain;
+- ``lighting``: the destination relit by a smooth field (per-channel gain varying across the image, a gamma);
+- ``seam``: an object cut from another photo with a loose mask (its own background in the margin), pasted into
+  a textured part of the scene under other lighting;
+- ``cut``: as ``seam``, with a mask that cuts through the object.
 
-PSNR / SSIM (8-bit RGB, whole image) and PSNR inside the pasted region. The training composites come from the
-same family of colour shifts as these test composites (on other photos): this is the in-distribution case.
+Methods, side by side on the same composites (the destination under the mask never shows the truth):
+``copy`` (copy-paste), ``poisson`` (seamless cloning), ``mixed`` (mixed-gradient seamless cloning), ``colour``
+(ganforge ``--net colour``: one gain and offset per image from a network trained on global colour shifts, then
+the Gaussian-Poisson solve; the earlier default), ``field`` (ganforge ``--net field``, the default: relighting
+fields and an object matte from a network trained on all four families, then the seam solve) and
+``field_no_solve`` (the same without the seam solve). Both networks train on CIFAR-10 training photos (never
+BSD68) for ``--minutes`` of CPU time each, one thread, one run per budget (trained once, then resumed).
 
-    PYTHONPATH=. python benchmarks/blend_bsd68.py [--minutes 1.5] [--threads 1]
+PSNR / SSIM (8-bit RGB, whole image) and PSNR inside the mask, per family.
+
+    PYTHONPATH=. python benchmarks/blend_bsd68.py [--minutes 2,8] [--threads 1]
 """
 from __future__ import annotations
 
@@ -37,69 +43,100 @@ import ganforge  # noqa: E402
 from record import DATA, ROOT as _ROOT, append_result, machine_facts  # noqa: E402
 
 RESULTS = _ROOT / "benchmarks" / "results_analysis.json"  # a file of its own: fewer merge conflicts
+from ganforge.data import composites  # noqa: E402
 from ganforge.metrics.quality import psnr, ssim  # noqa: E402
-from ganforge.imaging.poisson import gaussian_poisson  # noqa: E402
-from ganforge.tasks.blend import blend  # noqa: E402
+from ganforge.tasks.blend import blend, field_estimate  # noqa: E402
+
+METHODS = ("copy", "poisson", "mixed", "colour", "field_no_solve", "field")
 
 
-def composite(photo: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    h, w, _ = photo.shape
-    truth = np.clip(photo * rng.uniform(0.7, 1.3, 3) + rng.uniform(-0.1, 0.1, 3), 0, 1)
-    mh, mw = int(h * rng.uniform(0.3, 0.5)), int(w * rng.uniform(0.3, 0.5))
-    y0, x0 = rng.integers(1, h - mh - 1), rng.integers(1, w - mw - 1)
-    yy, xx = np.mgrid[:h, :w]
-    dy, dx = (yy - (y0 + mh / 2)) / (mh / 2), (xx - (x0 + mw / 2)) / (mw / 2)
-    mask = (np.abs(dy) <= 1) & (np.abs(dx) <= 1) if rng.random() < 0.5 else dy ** 2 + dx ** 2 <= 1
-    return photo, truth, mask
+def photo(files: list[Path], i: int, shape: tuple[int, int] | None = None) -> torch.Tensor:
+    a = np.asarray(Image.open(files[i % len(files)]).convert("RGB"), np.float32) / 255
+    if shape is not None and a.shape[:2] != shape:
+        a = a.transpose(1, 0, 2)
+    if shape is not None and a.shape[:2] != shape:
+        a = np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize(shape[::-1], Image.BICUBIC), np.float32) / 255
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+
+
+def make_composites(files: list[Path], families: list[str]) -> list[dict]:
+    out = []
+    for k, family in enumerate(families):
+        for i in range(len(files)):
+            gen = torch.Generator().manual_seed(1000 * k + i)
+            scene = photo(files, i)
+            shape = tuple(scene.shape[-2:])
+            c = composites.make(family, scene, photo(files, i + 1, shape), photo(files, i + 2, shape), gen)
+            out.append({"family": family, **{k: v[0].permute(1, 2, 0).double().numpy() for k, v in c.items()}})
+            out[-1]["mask"] = out[-1]["mask"][..., 0] > 0.5
+    return out
+
+
+def train(net: str, minutes: float, out: Path, args) -> tuple[ganforge.Model, float]:
+    t = time.process_time()
+    model = ganforge.train("blend", data=str(DATA / "cifar10" / "train.zip"), limit=args.train_limit, size=64,
+                           net=net, minutes=minutes, budget_clock="cpu", batch=args.batch, threads=args.threads,
+                           out=out, progress=False, eval_every=10**9, checkpoint_every=10**9, log_every=200)
+    return model, time.process_time() - t
+
+
+def score(items: list[dict], models: dict[str, ganforge.Model]) -> dict[str, dict[str, dict[str, float]]]:
+    scores: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for c in items:
+        src, dst, mask, truth = c["src"], c["dst"], c["mask"], c["truth"]
+        truth8 = (np.clip(truth, 0, 1) * 255 + 0.5).astype(np.uint8)
+        outs = {m: blend(src, dst, mask, method=m) for m in ("copy", "poisson", "mixed")}
+        outs["colour"] = blend(src, dst, mask, method="gp", model=models["colour"])
+        est = field_estimate(models["field"].nets["G"], src, dst, mask, models["field"].size)
+        outs["field_no_solve"] = (np.clip(est, 0, 1) * 255 + 0.5).astype(np.uint8)
+        outs["field"] = blend(src, dst, mask, method="gp", model=models["field"])
+        for name, out in outs.items():
+            s = scores.setdefault(c["family"], {}).setdefault(name, {"psnr": [], "ssim": [], "psnr_mask": []})
+            s["psnr"].append(psnr(out, truth8)[0])
+            s["ssim"].append(ssim(out, truth8)[0])
+            diff = (out[mask].astype(np.float64) - truth8[mask]) ** 2
+            s["psnr_mask"].append(10 * np.log10(255 ** 2 / max(diff.mean(), 1e-10)))
+    return {fam: {name: {k: round(float(np.mean(v)), 3) for k, v in s.items()} for name, s in per.items()}
+            for fam, per in scores.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=1.5, help="training budget of the blending network")
+    ap.add_argument("--minutes", default="2,8", help="CPU-minute budgets of each network, comma-separated")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--train-limit", type=int, default=10000, help="CIFAR-10 training photos used")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--train-limit", type=int, default=20000, help="CIFAR-10 training photos used")
+    ap.add_argument("--families", default=",".join(composites.FAMILIES))
     ap.add_argument("--images", type=int, default=None, help="only the first N photos (smoke runs)")
-    ap.add_argument("--no-record", action="store_true", help="print only; do not append to results.json")
+    ap.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t_all = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        model = ganforge.train("blend", data=str(DATA / "cifar10" / "train.zip"), limit=args.train_limit, size=64,
-                               minutes=args.minutes, batch=64, threads=args.threads, out=Path(tmp) / "blend",
-                               progress=False, eval_every=10**9, checkpoint_every=10**9, log_every=100)
-        train_s = time.perf_counter() - t
-    print(f"blending network: {model.meta['step']} steps in {train_s:.0f} s", flush=True)
+    budgets = [float(m) for m in args.minutes.split(",")]
+    families = args.families.split(",")
     files = sorted((DATA / "bsd68_color").glob("*.png"))[:args.images]
-    rng = np.random.default_rng(0)
-    scores: dict[str, dict[str, list[float]]] = {}
-    t = time.perf_counter()
-    for f in files:
-        photo = np.asarray(Image.open(f).convert("RGB"), np.float64) / 255
-        src, truth, mask = composite(photo, rng)
-        truth8 = (truth * 255 + 0.5).astype(np.uint8)
-        comp = np.where(mask[..., None], src, truth)
-        outs = {m: blend(src, truth, mask, method=m, model=model) for m in ("copy", "poisson", "gp")}
-        no_net = gaussian_poisson(src, truth, mask, comp, beta=0.05, sigma=0.5 * max(mask.shape) / model.size)
-        outs["gp_no_net"] = (np.clip(no_net, 0, 1) * 255 + 0.5).astype(np.uint8)
-        outs["gp_gan"] = outs.pop("gp")
-        outs["gp_gan_image"] = blend(src, truth, mask, method="gp", model=model, border="image")
-        for name, out in outs.items():
-            s = scores.setdefault(name, {"psnr": [], "ssim": [], "psnr_region": []})
-            s["psnr"].append(psnr(out, truth8)[0])
-            s["ssim"].append(ssim(out, truth8)[0])
-            diff = (out[mask].astype(np.float64) - truth8[mask]) ** 2
-            s["psnr_region"].append(10 * np.log10(255 ** 2 / max(diff.mean(), 1e-10)))
-    eval_s = time.perf_counter() - t
-    means = {name: {k: round(float(np.mean(v)), 3) for k, v in s.items()} for name, s in scores.items()}
-    print(f"{len(files)} BSD68 composites ({eval_s:.0f} s)")
-    print(f"{'method':<14}{'PSNR':>8}{'SSIM':>8}{'PSNR in region':>16}")
-    for name in ("copy", "poisson", "gp_no_net", "gp_gan_image", "gp_gan"):
-        m = means[name]
-        print(f"{name:<14}{m['psnr']:>8.2f}{m['ssim']:>8.4f}{m['psnr_region']:>16.2f}")
-    record = dict(machine_facts("blend_bsd68"), config=vars(args), images=len(files), results=means,
-                  network={"steps": model.meta["step"], "train_s": round(train_s, 1), "size": model.size},
-                  eval_s=round(eval_s, 1), wall_s=round(time.perf_counter() - t_all, 1))
+    items = make_composites(files, families)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in budgets:
+            models, cpu = {}, {}
+            for net in ("colour", "field"):
+                models[net], cpu[net] = train(net, minutes, Path(tmp) / net, args)
+                print(f"{net}: {models[net].meta['step']} steps, {cpu[net]:.0f} CPU-s (budget {minutes} CPU-min)",
+                      flush=True)
+            t = time.perf_counter()
+            means = score(items, models)
+            eval_s = time.perf_counter() - t
+            print(f"\n{len(files)} BSD68 composites per family, networks at {minutes} CPU-min ({eval_s:.0f} s)")
+            print(f"{'family':<10}{'method':<16}{'PSNR':>8}{'SSIM':>8}{'PSNR in mask':>14}")
+            for fam in families:
+                for name in METHODS:
+                    m = means[fam][name]
+                    print(f"{fam:<10}{name:<16}{m['psnr']:>8.2f}{m['ssim']:>8.4f}{m['psnr_mask']:>14.2f}")
+            runs.append({"minutes": minutes, "results": means, "eval_s": round(eval_s, 1),
+                         "networks": {n: {"steps": models[n].meta["step"], "cpu_s": round(cpu[n], 1)} for n in models}})
+    record = dict(machine_facts("blend_bsd68"), config=vars(args), images=len(files), runs=runs,
+                  wall_s=round(time.perf_counter() - t_all, 1))
     if not args.no_record:
         append_result(record, RESULTS)
     print(f"total {record['wall_s']:.0f} s" + ("" if args.no_record else "; appended to benchmarks/results_analysis.json"))

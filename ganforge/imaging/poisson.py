@@ -76,14 +76,18 @@ def gaussian_poisson(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, low: np
     return out
 
 
-def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Classic seamless cloning with Dirichlet borders from ``dst`` (neighbours outside the image are ignored)."""
-    return _dirichlet_solve(*_check(src, dst, mask))
+def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, mixed: bool = False) -> np.ndarray:
+    """Classic seamless cloning with Dirichlet borders from ``dst`` (neighbours outside the image are ignored).
+    ``mixed``: mixed-gradient cloning (Perez et al. 2003, section 3.2): between two pixels the guidance is the
+    source's difference or the destination's, whichever is larger (summed over channels), so the destination's
+    texture shows through where the source is flat."""
+    return _dirichlet_solve(*_check(src, dst, mask), mixed=mixed)
 
 
 def _dirichlet_solve(src: np.ndarray, dst: np.ndarray, m: np.ndarray, beta: float = 0.0,
-                     low: np.ndarray | None = None) -> np.ndarray:
-    """Inside ``m``: (Laplacian + beta) x = (the source's Laplacian) + beta * low, ``dst`` on the border."""
+                     low: np.ndarray | None = None, mixed: bool = False) -> np.ndarray:
+    """Inside ``m``: (Laplacian + beta) x = (the guidance's divergence) + beta * low, ``dst`` on the border.
+    The guidance is the source's differences (or, ``mixed``, the larger of the source's and destination's)."""
     import scipy.sparse as sp
     from scipy.sparse.linalg import spsolve
 
@@ -104,7 +108,11 @@ def _dirichlet_solve(src: np.ndarray, dst: np.ndarray, m: np.ndarray, beta: floa
         p = np.nonzero(ok)[0]
         qy, qx = qy[ok], qx[ok]
         diag[p] += 1
-        rhs[p] += src[ys[p], xs[p]] - src[qy, qx]
+        guide = src[ys[p], xs[p]] - src[qy, qx]
+        if mixed:
+            other = dst[ys[p], xs[p]] - dst[qy, qx]
+            guide = np.where((np.abs(other).sum(-1) > np.abs(guide).sum(-1))[:, None], other, guide)
+        rhs[p] += guide
         inside = index[qy, qx] >= 0
         rows.append(p[inside])
         cols.append(index[qy[inside], qx[inside]])

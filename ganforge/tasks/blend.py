@@ -24,7 +24,9 @@ from .. import losses, nets
 from ..config import check_choices, option, to_dict
 from ..engine import AdversarialTask, Phase
 from ..errors import ConfigError, DataError
+from ..data import composites
 from ..nets.autoencoder import ColourBlendNet, PatchDiscriminator
+from ..nets.blend import FieldBlendNet
 from ..predict.base import Model, verb
 from . import register
 
@@ -37,6 +39,10 @@ class BlendOptions:
     width: int = option(32, "Base channel count.")
     shift: float = option(0.3, "Colour shift of training composites: gain in 1 +- shift, offset +- shift/3.")
     w_adv: float = option(0.001, "Adversarial weight (GP-GAN: 0.001; the L2 term gets 1 - w_adv).")
+    net: str = option("field", "field: relighting fields and an object matte, trained on all composite families "
+                      "(lighting changes, loose masks over textured seams, masks that cut the object); colour: one "
+                      "gain and offset per image, trained on global colour shifts (the earlier design).",
+                      choices=("field", "colour"), before="colour")
 
     def validate(self) -> None:
         check_choices(self)
@@ -85,7 +91,10 @@ class Blending(AdversarialTask):
                                                               progress=progress)
         if len(self.data) < 4:
             raise DataError(f"{self.data.source}: {len(self.data)} photos are too few (need at least 4)")
-        self.modules = {"G": ColourBlendNet(size=opt.size, channels=3, width=opt.width)}
+        if opt.net == "field":
+            self.modules = {"G": FieldBlendNet(size=opt.size, width=opt.width, grid=max(2, opt.size // 8))}
+        else:
+            self.modules = {"G": ColourBlendNet(size=opt.size, channels=3, width=opt.width)}
         self.phases = [Phase("G", "G", 1)]
         if opt.w_adv > 0:
             self.modules["D"] = PatchDiscriminator(channels=3, width=opt.width)
@@ -95,6 +104,8 @@ class Blending(AdversarialTask):
         return {"G": lr_g, "D": lr_d}
 
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        if self.options.net == "field":
+            return self._hard_batch(batch, gen, device)
         idx = torch.randint(len(self.data), (batch,), generator=gen)
         photo = self.data.images[idx].float().div(255)
         shifted = colour_shift(photo, gen, self.options.shift)
@@ -103,12 +114,36 @@ class Blending(AdversarialTask):
         x = torch.cat([comp * 2 - 1, mask * 2 - 1], 1)
         return {"input": x.to(device), "target": (shifted * 2 - 1).to(device)}
 
+    def _hard_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        """Composites of every family (``ganforge.data.composites``), a quarter of the batch each, from three
+        different photos per composite (the scene, the object's photo, the object's own background)."""
+        n = len(self.data)
+        parts = []
+        for i, family in enumerate(composites.FAMILIES):
+            k = batch // len(composites.FAMILIES) + (i < batch % len(composites.FAMILIES))
+            if k == 0:
+                continue
+            a = torch.randint(n, (k,), generator=gen)
+            b = (a + 1 + torch.randint(n - 1, (k,), generator=gen)) % n
+            c = (b + 1 + torch.randint(n - 1, (k,), generator=gen)) % n
+            photos = [self.data.images[j].float().div(255) for j in (a, b, c)]
+            if torch.rand((), generator=gen) < 0.5:  # flips: the photos' own lighting has no favoured side
+                photos = [p.flip(-1) for p in photos]
+            parts.append(composites.make(family, *photos, gen, shift=self.options.shift))
+        cat = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        x = torch.cat([cat["src"], cat["dst"], cat["mask"]], 1) * 2 - 1
+        return {"input": x.to(device), "target": (cat["truth"] * 2 - 1).to(device)}
+
     def loss(self, phase: str, batch: dict[str, torch.Tensor], nets: dict[str, nn.Module], gen: torch.Generator):
         w = self.options.w_adv
         G = nets["G"]
         if phase == "G":
             out = G(batch["input"]).float()
-            l2 = (out - batch["target"]).pow(2).mean()
+            if self.options.net == "field":  # outside the mask the blend is the destination: score the inside
+                inside = (batch["input"][:, 6:7] + 1) / 2
+                l2 = ((out - batch["target"]).pow(2) * inside).sum() / (3 * inside.sum()).clamp_min(1)
+            else:
+                l2 = (out - batch["target"]).pow(2).mean()
             total = (1 - w) * l2
             if w > 0:
                 total = total + w * losses.g_loss("ns", nets["D"](out))
@@ -151,11 +186,27 @@ def low_resolution(net: nn.Module, comp: np.ndarray, mask: np.ndarray, size: int
     return ((up[0].permute(1, 2, 0).double().numpy() + 1) / 2).clip(0, 1)
 
 
+def field_estimate(net: FieldBlendNet, src: np.ndarray, dst: np.ndarray, mask: np.ndarray, size: int,
+                   inside_only: bool = True) -> np.ndarray:
+    """The field network's blend at the photo's resolution (HxWx3 in [0, 1]): it sees the photos at ``size``
+    pixels; its relighting fields and matte, upsampled, are applied to the full-resolution source. Outside the
+    mask it is the destination, or with ``inside_only=False`` the blend continued there as if all were pasted."""
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32)).permute(2, 0, 1)[None]
+
+    S, D, M = tensor(src), tensor(dst), tensor(mask[..., None].astype(np.float32))
+    small = F.interpolate(torch.cat([S, D, M], 1), size=(size, size), mode="area") * 2 - 1
+    with torch.no_grad():
+        fields = net.fields(small.to(next(net.parameters()).device))
+        out = net.compose({k: v.float().cpu() for k, v in fields.items()}, S, D, M if inside_only else torch.ones_like(M))
+    return out[0].permute(1, 2, 0).double().numpy()
+
+
 class BlendModel(Model):
     """A trained blender: ``blend(src, dst, mask)`` -> uint8 HxWx3. ``src`` and ``dst`` are HxWx3 images of one
     size (uint8 or float in [0, 1]; the object is already where it should go in ``src``), ``mask`` HxW (> 0.5
     or True where ``src`` is pasted). ``method``: "gp" (the network + Gaussian-Poisson solve), "poisson"
-    (plain seamless cloning) or "copy" (copy-paste)."""
+    (plain seamless cloning), "mixed" (mixed-gradient seamless cloning) or "copy" (copy-paste)."""
 
     Options = BlendOptions
 
@@ -177,7 +228,7 @@ class BlendModel(Model):
         "dst": "Background photo.",
         "mask": "Mask image: white where --src is pasted.",
         "output": "Blended image to write.",
-        "method": "gp (default with --model), poisson (default without) or copy.",
+        "method": "gp (default with --model), poisson (default without), mixed (mixed-gradient Poisson) or copy.",
         "beta": "GP: weight of the network's low-frequency colour.",
         "border": "GP: solve inside the mask with the background's border (mask) or over the whole image as in "
                   "the GP-GAN paper (image)."})
@@ -230,18 +281,25 @@ def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel |
     comp = np.where(m[..., None], s, d)
     if method == "copy":
         out = comp
-    elif method == "poisson":
-        out = poisson_blend(s, d, m)
+    elif method in ("poisson", "mixed"):
+        out = poisson_blend(s, d, m, mixed=method == "mixed")
     elif method == "gp":
         if model is None:
             raise ConfigError("method 'gp' needs a trained blending model (--model, from 'ganforge train blend'); "
                               "or use method 'poisson'")
-        low = low_resolution(model.nets["G"], comp, m, model.size)
-        if sigma is None:
-            sigma = 0.5 * max(m.shape) / model.size
-        out = gaussian_poisson(s, d, m, low, beta=beta, sigma=sigma, border=border)
+        net = model.nets["G"]
+        if isinstance(net, FieldBlendNet):
+            # the relit, matted source continued past the mask, so the seam solve's guidance across the seam is
+            # the estimate's own (continuous) difference, and the destination's border fixes what is left over
+            estimate = field_estimate(net, s, d, m, model.size, inside_only=False)
+            out = gaussian_poisson(estimate, d, m, estimate, beta=beta, border="mask")
+        else:
+            low = low_resolution(net, comp, m, model.size)
+            if sigma is None:
+                sigma = 0.5 * max(m.shape) / model.size
+            out = gaussian_poisson(s, d, m, low, beta=beta, sigma=sigma, border=border)
     else:
-        raise ConfigError(f"method must be gp, poisson or copy; got {method!r}")
+        raise ConfigError(f"method must be gp, poisson, mixed or copy; got {method!r}")
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
