@@ -11,6 +11,7 @@ network's output, upsampled, fixes the colour at low frequency and the source's 
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from ..nets.blend import FieldBlendNet
 from ..predict.base import Model, verb
 from . import register
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class BlendOptions:
@@ -43,6 +46,9 @@ class BlendOptions:
                       "(lighting changes, loose masks over textured seams, masks that cut the object); colour: one "
                       "gain and offset per image, trained on global colour shifts (the earlier design).",
                       choices=("field", "colour"), before="colour")
+    holdout: int | None = option(None, "Photos held out of training; at the end the blender is scored on composites "
+                                 "made of them, beside Poisson blending and copy-paste (default: a tenth, at most 16).",
+                                 before=0)
 
     def validate(self) -> None:
         check_choices(self)
@@ -52,6 +58,8 @@ class BlendOptions:
             raise ConfigError(f"w_adv must lie in [0, 1), got {self.w_adv}")
         if self.width < 1:
             raise ConfigError(f"width must be positive, got {self.width}")
+        if self.holdout is not None and self.holdout < 0:
+            raise ConfigError(f"holdout must be >= 0, got {self.holdout}")
 
 
 def random_masks(n: int, size: int, gen: torch.Generator, lo: float = 0.25, hi: float = 0.6) -> torch.Tensor:
@@ -89,8 +97,16 @@ class Blending(AdversarialTask):
         self.options = opt = copy.deepcopy(options)
         self.data = data if data is not None else load_images(opt.data, opt.size, channels=3, limit=opt.limit,
                                                               progress=progress)
-        if len(self.data) < 4:
-            raise DataError(f"{self.data.source}: {len(self.data)} photos are too few (need at least 4)")
+        n = len(self.data)
+        if n < 4:
+            raise DataError(f"{self.data.source}: {n} photos are too few (need at least 4)")
+        if opt.holdout is None:
+            opt.holdout = min(16, n // 10)
+        held = min(opt.holdout, n - 4)
+        #: photos trained on, and those held out (seeded, spread over the folder) for the final score
+        order = np.random.default_rng(12345).permutation(n) if held else np.arange(n)
+        self.held_idx = torch.tensor(sorted(int(i) for i in order[:held]), dtype=torch.long)
+        self.train_idx = torch.tensor(sorted(int(i) for i in order[held:]), dtype=torch.long)
         if opt.net == "field":
             self.modules = {"G": FieldBlendNet(size=opt.size, width=opt.width, grid=max(2, opt.size // 8))}
         else:
@@ -106,7 +122,7 @@ class Blending(AdversarialTask):
     def sample_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         if self.options.net == "field":
             return self._hard_batch(batch, gen, device)
-        idx = torch.randint(len(self.data), (batch,), generator=gen)
+        idx = self.train_idx[torch.randint(len(self.train_idx), (batch,), generator=gen)]
         photo = self.data.images[idx].float().div(255)
         shifted = colour_shift(photo, gen, self.options.shift)
         mask = random_masks(batch, self.options.size, gen)
@@ -117,7 +133,7 @@ class Blending(AdversarialTask):
     def _hard_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         """Composites of every family (``ganforge.data.composites``), a quarter of the batch each, from three
         different photos per composite (the scene, the object's photo, the object's own background)."""
-        n = len(self.data)
+        n = len(self.train_idx)
         parts = []
         for i, family in enumerate(composites.FAMILIES):
             k = batch // len(composites.FAMILIES) + (i < batch % len(composites.FAMILIES))
@@ -126,7 +142,7 @@ class Blending(AdversarialTask):
             a = torch.randint(n, (k,), generator=gen)
             b = (a + 1 + torch.randint(n - 1, (k,), generator=gen)) % n
             c = (b + 1 + torch.randint(n - 1, (k,), generator=gen)) % n
-            photos = [self.data.images[j].float().div(255) for j in (a, b, c)]
+            photos = [self.data.images[self.train_idx[j]].float().div(255) for j in (a, b, c)]
             if torch.rand((), generator=gen) < 0.5:  # flips: the photos' own lighting has no favoured side
                 photos = [p.flip(-1) for p in photos]
             parts.append(composites.make(family, *photos, gen, shift=self.options.shift))
@@ -157,11 +173,48 @@ class Blending(AdversarialTask):
         raise ValueError(f"unknown phase {phase!r}")
 
     def data_description(self) -> dict[str, Any]:
-        return self.data.describe()
+        out = self.data.describe()
+        if len(self.held_idx):
+            out["held_out"] = len(self.held_idx)
+        return out
 
     def export(self, raw: dict[str, nn.Module], ema: nn.Module | None):
         tensors, specs = nets.export({"G": raw["G"]})
-        return tensors, {"nets": specs, "options": to_dict(self.options)}
+        extra = {"nets": specs, "options": to_dict(self.options)}
+        if self.options.net == "field":
+            extra["holdout"] = self.holdout_scores(raw["G"])
+        return tensors, extra
+
+    def holdout_scores(self, G: nn.Module) -> dict[str, Any]:
+        """PSNR inside the mask of the blender, plain Poisson and copy-paste on composites of every family made
+        of the held-out photos (of training photos when too few to hold some out), at the network's resolution;
+        logged for the user and stored in the model file."""
+        held = len(self.held_idx) >= 3
+        idx = self.held_idx if held else self.train_idx[:8]
+        photos = self.data.images[idx].float().div(255)
+        k = len(photos)
+        G = copy.deepcopy(G).float().eval()
+        rows: dict[str, list[float]] = {"blender": [], "poisson": [], "copy": []}
+        gen = torch.Generator().manual_seed(0)
+        for family in composites.FAMILIES:
+            c = composites.make(family, photos, photos.roll(1, 0), photos.roll(2, 0), gen, shift=self.options.shift)
+            for i in range(k):
+                s, d, t = (c[key][i].permute(1, 2, 0).double().numpy() for key in ("src", "dst", "truth"))
+                m = c["mask"][i, 0].numpy() > 0.5
+                if not m.any():
+                    continue
+                truth8 = (t * 255 + 0.5).astype(np.uint8)
+                outs = {"blender": _field_blend(G, s, d, m, self.options.size, beta=1e-4),
+                        "poisson": blend(s, d, m, method="poisson"), "copy": blend(s, d, m, method="copy")}
+                for name, out in outs.items():
+                    err = ((out[m].astype(np.float64) - truth8[m]) ** 2).mean()
+                    rows[name].append(10 * np.log10(255 ** 2 / max(err, 1e-10)))
+        scores = {name: round(float(np.mean(v)), 3) for name, v in rows.items()}
+        on = f"{k} held-out photos" if held else f"{k} training photos (too few to hold some out)"
+        log.info("blending, PSNR inside the mask on %d composites of %s: blender %.2f dB, Poisson %.2f dB, "
+                 "copy-paste %.2f dB (%+.2f dB over Poisson)", len(rows["copy"]), on, scores["blender"],
+                 scores["poisson"], scores["copy"], scores["blender"] - scores["poisson"])
+        return {"metric": "psnr_in_mask_db", "composites": len(rows["copy"]), "held_out": held, **scores}
 
 
 def _float_image(a: Any, name: str) -> np.ndarray:
@@ -202,6 +255,17 @@ def field_estimate(net: FieldBlendNet, src: np.ndarray, dst: np.ndarray, mask: n
     return out[0].permute(1, 2, 0).double().numpy()
 
 
+def _field_blend(net: FieldBlendNet, s: np.ndarray, d: np.ndarray, m: np.ndarray, size: int, beta: float) -> np.ndarray:
+    """The field network's blend, uint8: the relit, matted source continued past the mask, then a seam solve
+    whose guidance across the seam is that estimate's own (continuous) difference, so the destination's border
+    fixes only what the network left over."""
+    from ..imaging.poisson import gaussian_poisson
+
+    estimate = field_estimate(net, s, d, m, size, inside_only=False)
+    out = gaussian_poisson(estimate, d, m, estimate, beta=beta, border="mask")
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 class BlendModel(Model):
     """A trained blender: ``blend(src, dst, mask)`` -> uint8 HxWx3. ``src`` and ``dst`` are HxWx3 images of one
     size (uint8 or float in [0, 1]; the object is already where it should go in ``src``), ``mask`` HxW (> 0.5
@@ -219,7 +283,7 @@ class BlendModel(Model):
     def format1_nets(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
         return {"G": {"class": "autoencoder.ColourBlendNet", **meta["nets"]["G"]}}
 
-    def blend(self, src: Any, dst: Any, mask: Any, method: str = "gp", beta: float = 0.05,
+    def blend(self, src: Any, dst: Any, mask: Any, method: str = "gp", beta: float | None = None,
               sigma: float | None = None, border: str = "mask") -> np.ndarray:
         return blend(src, dst, mask, method=method, model=self, beta=beta, sigma=sigma, border=border)
 
@@ -229,11 +293,12 @@ class BlendModel(Model):
         "mask": "Mask image: white where --src is pasted.",
         "output": "Blended image to write.",
         "method": "gp (default with --model), poisson (default without), mixed (mixed-gradient Poisson) or copy.",
-        "beta": "GP: weight of the network's low-frequency colour.",
+        "beta": "GP: weight of the network's estimate in the seam solve (default 0.05 for a colour network, 1e-4 for "
+                "a field network).",
         "border": "GP: solve inside the mask with the background's border (mask) or over the whole image as in "
                   "the GP-GAN paper (image)."})
     def blend_files(self, *, src: Path, dst: Path, mask: Path, output: Path, method: str | None = None,
-                    beta: float = 0.05, border: str = "mask") -> str:
+                    beta: float | None = None, border: str = "mask") -> str:
         """Paste an object from one photo into another so that it sits naturally (GP-GAN class blending)."""
         from ..imaging import media
 
@@ -259,8 +324,8 @@ def read_image(path: str | Path, mode: str) -> np.ndarray:
         raise DataError(f"{path}: not a readable image ({e})") from None
 
 
-def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel | None = None, beta: float = 0.05,
-          sigma: float | None = None, border: str = "mask") -> np.ndarray:
+def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel | None = None,
+          beta: float | None = None, sigma: float | None = None, border: str = "mask") -> np.ndarray:
     """Paste ``src`` into ``dst`` where ``mask`` is set (see :class:`BlendModel`). The GP solve runs inside the
     mask with the destination's border (``border="mask"``, the default: nothing outside the mask changes) or
     over the whole image as in the GP-GAN paper (``border="image"``); ``sigma`` of its Gaussian defaults to half
@@ -288,13 +353,11 @@ def blend(src: Any, dst: Any, mask: Any, method: str = "gp", model: BlendModel |
             raise ConfigError("method 'gp' needs a trained blending model (--model, from 'ganforge train blend'); "
                               "or use method 'poisson'")
         net = model.nets["G"]
-        if isinstance(net, FieldBlendNet):
-            # the relit, matted source continued past the mask, so the seam solve's guidance across the seam is
-            # the estimate's own (continuous) difference, and the destination's border fixes what is left over
-            estimate = field_estimate(net, s, d, m, model.size, inside_only=False)
-            out = gaussian_poisson(estimate, d, m, estimate, beta=beta, border="mask")
+        if isinstance(net, FieldBlendNet):  # the seam solve only mends what the network's estimate left over
+            return _field_blend(net, s, d, m, model.size, 1e-4 if beta is None else beta)
         else:
             low = low_resolution(net, comp, m, model.size)
+            beta = 0.05 if beta is None else beta
             if sigma is None:
                 sigma = 0.5 * max(m.shape) / model.size
             out = gaussian_poisson(s, d, m, low, beta=beta, sigma=sigma, border=border)

@@ -190,6 +190,10 @@ def test_field_network_learns_to_relight_and_matte(tmp_path):
     assert isinstance(net, FieldBlendNet)
     again = ganforge.load(tmp_path / "run")
     assert isinstance(again.nets["G"], FieldBlendNet) and again.options.net == "field"
+    # the held-out check: 16 of the 200 photos never trained on, every family, blender beside Poisson and copy
+    hold = model.meta["holdout"]
+    assert hold["held_out"] and hold["composites"] > 60 and model.meta["data"]["held_out"] == 16
+    assert hold["blender"] > hold["copy"] and set(hold) >= {"poisson", "metric"}
     # on fresh composites of every family, the network's blend inside the mask is closer to the truth than
     # copy-paste, and applying it at 2x the network's resolution keeps that
     photos = [torch.from_numpy(np.stack([scene(64, 64, s + 10 * k)[0] for s in range(8)])).permute(0, 3, 1, 2).float()
