@@ -214,3 +214,26 @@ def test_field_network_learns_to_relight_and_matte(tmp_path):
     out = model.blend(s, d, m)
     assert out.dtype == np.uint8 and out.shape == (64, 64, 3)
     np.testing.assert_allclose(out[~m], (d[~m] * 255 + 0.5).astype(np.uint8), atol=1)
+
+
+def test_ring_check_falls_back_on_poisson_where_the_network_relights_badly():
+    from ganforge.nets.blend import FieldBlendNet
+    from ganforge.tasks.blend import field_blend, ring_check
+
+    torch.manual_seed(0)
+    net = FieldBlendNet(size=16, width=4, grid=2).eval()
+    last = net.unet.up[-1][-1]
+    src, truth, mask = scene()
+    with torch.no_grad():
+        last.bias[0] = 5.0          # matte 1: all of the source
+        last.bias[1:4] = 3.0        # and a gain of about 4: a network that relights badly
+    assert ring_check(net, src, truth, mask, 16, 1e-4) == "poisson"
+    checked, unchecked = field_blend(net, src, truth, mask, 16), field_blend(net, src, truth, mask, 16, check=False)
+    np.testing.assert_array_equal(checked, (np.clip(poisson_blend(src, truth, mask), 0, 1) * 255 + 0.5).astype(np.uint8))
+    assert psnr(checked / 255, truth) > psnr(unchecked / 255, truth) + 5
+    with torch.no_grad():           # the scene's own colour shift (gain 1.25, 0.8, 1; offset 0, 0.05, -0.08)
+        last.bias[1:4] = torch.atanh(torch.log(torch.tensor([1.25, 0.8, 1.0])) / 1.5)
+        last.bias[4:7] = torch.atanh(torch.tensor([0.0, 0.05, -0.08]) / 0.5)
+    assert ring_check(net, src, truth, mask, 16, 1e-4) == "field"
+    good = field_blend(net, src, truth, mask, 16)
+    assert psnr(good / 255, truth) > psnr(checked / 255, truth) + 5    # and it beats Poisson
