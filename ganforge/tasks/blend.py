@@ -1,12 +1,21 @@
-"""Photo blending: a GP-GAN class blender (Wu et al. 2019) -- a blending network for the low-frequency
-colour plus a Gaussian-Poisson solve for the gradients (``ganforge.imaging.poisson``).
+"""Photo blending: a GP-GAN class blender (Wu et al. 2019) -- a network for what the pasted region should look
+like at low frequency, plus a Poisson-type solve for the detail (``ganforge.imaging.poisson``).
 
-Training needs only ordinary colour photos: each step makes composites with a known answer by pasting a
-random region of a photo into a colour-shifted copy of itself (per-channel gain and offset, as in the
-benchmark); the network learns to re-colour the pasted region from the (composite, mask) pair at ``size``
-pixels, with an L2 loss plus a small adversarial term (GP-GAN's 0.999 / 0.001). At full resolution the
-network's output, upsampled, fixes the colour at low frequency and the source's gradients inside the mask
-(the destination's outside) fix the detail: :func:`ganforge.imaging.poisson.gaussian_poisson`.
+Training needs only ordinary colour photos: each step makes composites with a known answer from them
+(``ganforge.data.composites``). Two networks (``--net``):
+
+- ``field`` (the default): from the source, the destination and the mask at ``size`` pixels, a U-Net predicts
+  smooth relighting fields (gain, offset, gamma on a coarse grid) and an object matte, trained on four
+  families of composites (global colour shifts, smooth lighting changes, objects with loose masks over textured
+  seams, masks that cut the object) with an L2 loss inside the mask plus a small adversarial term. At full
+  resolution the fields and the matte, upsampled, relight the full-resolution source; a Poisson solve inside
+  the mask, guided by that estimate, mends the seam. A ring check (:func:`ring_check`) falls back on plain
+  Poisson blending for a photo where Poisson predicts a ring of known pixels around the mask better.
+  Photos are held out of training, and the blender is scored beside Poisson and copy-paste on them at the end.
+- ``colour`` (the earlier design, and what older model files hold): one per-channel gain and offset per image
+  from the composite and its mask, trained on global colour shifts (GP-GAN's 0.999 L2 / 0.001 adversarial);
+  the network's output, upsampled, fixes the colour at low frequency in a Gaussian-Poisson solve:
+  :func:`ganforge.imaging.poisson.gaussian_poisson`.
 """
 from __future__ import annotations
 
@@ -212,7 +221,7 @@ class Blending(AdversarialTask):
         scores = {name: round(float(np.mean(v)), 3) for name, v in rows.items()}
         on = f"{k} held-out photos" if held else f"{k} training photos (too few to hold some out)"
         log.info("blending, PSNR inside the mask on %d composites of %s: blender %.2f dB, Poisson %.2f dB, "
-                 "copy-paste %.2f dB (%+.2f dB over Poisson)", len(rows["copy"]), on, scores["blender"],
+                 "copy-paste %.2f dB (blender - Poisson: %+.2f dB)", len(rows["copy"]), on, scores["blender"],
                  scores["poisson"], scores["copy"], scores["blender"] - scores["poisson"])
         return {"metric": "psnr_in_mask_db", "composites": len(rows["copy"]), "held_out": held, **scores}
 
