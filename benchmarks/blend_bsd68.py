@@ -82,7 +82,34 @@ def train(net: str, minutes: float, out: Path, args) -> tuple[ganforge.Model, fl
     return model, time.process_time() - t
 
 
-def score(items: list[dict], models: dict[str, ganforge.Model]) -> dict[str, dict[str, dict[str, float]]]:
+def crop_box(mask: np.ndarray, pad: int = 24) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    side = max(ys.max() - ys.min(), xs.max() - xs.min()) + 2 * pad
+    cy, cx = (ys.max() + ys.min()) // 2, (xs.max() + xs.min()) // 2
+    y0, x0 = int(np.clip(cy - side // 2, 0, max(h - side, 0))), int(np.clip(cx - side // 2, 0, max(w - side, 0)))
+    return slice(y0, y0 + side), slice(x0, x0 + side)
+
+
+def picture(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path, side: int = 160) -> None:
+    """One row per family: the crop around the mask of copy-paste, Poisson, mixed, ganforge and the truth."""
+    from PIL import ImageDraw
+
+    cols = ("copy", "poisson", "mixed", "field", "truth")
+    sheet = Image.new("RGB", (len(cols) * side, len(rows) * side + 16), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, name in enumerate(("copy-paste", "Poisson", "mixed Poisson", "ganforge", "truth")):
+        draw.text((j * side + 4, 2), name, fill="black")
+    for i, (family, outs) in enumerate(rows):
+        for j, name in enumerate(cols):
+            sheet.paste(Image.fromarray(outs[name]).resize((side, side), Image.BICUBIC), (j * side, 16 + i * side))
+        draw.text((4, 16 + i * side + 2), family, fill="white")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
+def score(items: list[dict], models: dict[str, ganforge.Model],
+          shown: list | None = None) -> dict[str, dict[str, dict[str, float]]]:
     scores: dict[str, dict[str, dict[str, list[float]]]] = {}
     picks: dict[str, list[bool]] = {}
     for c in items:
@@ -99,6 +126,9 @@ def score(items: list[dict], models: dict[str, ganforge.Model]) -> dict[str, dic
         if c is items[0]:  # the benchmark's split of the default into its parts is the default
             assert np.array_equal(outs["field"], blend(src, dst, mask, method="gp", model=field))
         picks.setdefault(c["family"], []).append(chose == "field")
+        if shown is not None and len(picks[c["family"]]) == 1:   # the first composite of each family
+            ys, xs = crop_box(mask)
+            shown.append((c["family"], {k: v[ys, xs] for k, v in dict(outs, truth=truth8).items()}))
         for name, out in outs.items():
             s = scores.setdefault(c["family"], {}).setdefault(name, {"psnr": [], "ssim": [], "psnr_mask": []})
             s["psnr"].append(psnr(out, truth8)[0])
@@ -121,6 +151,8 @@ def main() -> None:
     ap.add_argument("--families", default=",".join(composites.FAMILIES))
     ap.add_argument("--images", type=int, default=None, help="only the first N photos (smoke runs)")
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
+    ap.add_argument("--picture", default=str(_ROOT / "docs" / "blend" / "families.png"),
+                    help="crops of the first composite of each family, every method (at the last budget); '' for none")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t_all = time.perf_counter()
@@ -137,7 +169,11 @@ def main() -> None:
                 print(f"{net}: {models[net].meta['step']} steps, {cpu[net]:.0f} CPU-s (budget {minutes} CPU-min)",
                       flush=True)
             t = time.perf_counter()
-            means = score(items, models)
+            shown: list = []
+            means = score(items, models, shown)
+            if minutes == budgets[-1] and args.picture:
+                picture(shown, Path(args.picture))
+                print(f"wrote {args.picture}")
             eval_s = time.perf_counter() - t
             print(f"\n{len(files)} BSD68 composites per family, networks at {minutes} CPU-min ({eval_s:.0f} s)")
             print(f"{'family':<10}{'method':<16}{'PSNR':>8}{'SSIM':>8}{'PSNR in mask':>14}")
