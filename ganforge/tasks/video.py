@@ -52,16 +52,17 @@ class VideoOptions:
                        choices=("unet", "convgru"), before="convgru")
     width: int = option(16, "Base channel count (32 is ~3x slower per step on CPU).")
     z_dim: int = option(16, "Noise dimension of the generator.")
-    teacher: float = option(0.0, "Training only: the chance that the true frame instead of the prediction is fed "
-                            "back at each predicted step (teacher forcing; unet only).")
+    teacher: float | None = option(None, "Training only: the chance that the true frame instead of the prediction is "
+                                   "fed back at each predicted step (teacher forcing; unet only; default 0.5 with "
+                                   "unet, none with convgru).", before=0.0)
     teacher_steps: int = option(1000, "Generator steps over which the teacher-forcing chance falls linearly from "
                                 "teacher to 0 (scheduled sampling); 0 keeps it constant.")
     variety: int = option(1, "Rollouts per clip in each generator step; K > 1 trains a stochastic predictor with "
                           "a best-of-K reconstruction loss (K times the generator's cost).")
     loss: str = option("ns", "Adversarial loss: ns, hinge or lsgan.", choices=("ns", "hinge", "lsgan"))
     recon_weight: float = option(100.0, "Weight of the reconstruction loss to the true future (pixels in [-1, 1]).")
-    recon: str = option("l1", "Reconstruction loss: l1 (mean absolute error) or mse (mean squared error, what PSNR "
-                        "measures).", choices=("l1", "mse"))
+    recon: str = option("mse", "Reconstruction loss: l1 (mean absolute error) or mse (mean squared error, what PSNR "
+                        "measures).", choices=("l1", "mse"), before="l1")
     adv_weight: float = option(1.0, "Weight of the adversarial loss.")
     holdout: float = option(0.1, "Fraction of clips kept out of training, for evaluation.")
     sample_clips: int = option(4, "Clips in each evaluation GIF.")
@@ -79,11 +80,11 @@ class VideoOptions:
                 raise ConfigError(f"{name} must be positive; got {getattr(self, name)}")
         if self.recon_weight < 0 or self.adv_weight < 0:
             raise ConfigError("recon_weight and adv_weight must not be negative")
-        if not 0 <= self.teacher <= 1:
+        if self.teacher is not None and not 0 <= self.teacher <= 1:
             raise ConfigError(f"teacher must be in [0, 1], got {self.teacher}")
         if self.teacher_steps < 0:
             raise ConfigError(f"teacher_steps must not be negative, got {self.teacher_steps}")
-        if self.teacher > 0 and self.arch != "unet":
+        if (self.teacher or 0) > 0 and self.arch != "unet":
             raise ConfigError("teacher forcing (teacher > 0) needs arch unet")
         if not 0 <= self.holdout < 1:
             raise ConfigError(f"holdout must be in [0, 1), got {self.holdout}")
@@ -104,7 +105,8 @@ def to_uint8_frames(x: torch.Tensor) -> np.ndarray:
 class VideoPrediction(AdversarialTask):
     Options = VideoOptions
     # what the old CLI's `train video` used besides RunConfig's defaults: 32 clips a step
-    run_defaults: dict[str, Any] = {"batch": 32}
+    #: lr 1e-3 with mse and teacher forcing 0.5 is the configuration benchmarks/video_moving_digits.py measured
+    run_defaults: dict[str, Any] = {"batch": 32, "lr_g": 1e-3}
 
     def __init__(self, options: VideoOptions, data=None, seed: int = 0, progress=None):
         options.validate()
@@ -144,9 +146,10 @@ class VideoPrediction(AdversarialTask):
     def teacher_chance(self) -> float:
         """The teacher-forcing chance at the current generator step (scheduled sampling)."""
         opt = self.options
+        teacher = opt.teacher if opt.teacher is not None else (0.5 if opt.arch == "unet" else 0.0)
         if opt.teacher_steps == 0:
-            return opt.teacher
-        return opt.teacher * max(0.0, 1.0 - self.g_steps / opt.teacher_steps)
+            return teacher
+        return teacher * max(0.0, 1.0 - self.g_steps / opt.teacher_steps)
 
     def state_dict(self) -> dict[str, Any]:
         return {"g_steps": self.g_steps}

@@ -93,6 +93,21 @@ def test_network_shapes():
     assert D(torch.cat([ctx, pred], 1)).shape == (2,)
 
 
+def test_defaults_are_the_measured_configuration_and_old_runs_keep_theirs():
+    from ganforge.config import as_saved
+    from ganforge.tasks.video import VideoOptions, VideoPrediction
+
+    opt = VideoOptions()
+    assert (opt.recon, opt.teacher, VideoPrediction.run_defaults["lr_g"]) == ("mse", None, 1e-3)
+    task = VideoPrediction(VideoOptions(data="builtin:moving_digits?n=12", context=2, predict=2, size=16, width=8))
+    assert task.teacher_chance() == 0.5                                  # unet: teacher forcing 0.5 by default
+    task = VideoPrediction(VideoOptions(data="builtin:moving_digits?n=12", context=2, predict=2, size=16, width=8,
+                                        arch="convgru"))
+    assert task.teacher_chance() == 0.0                                  # convgru has none, and that is no error
+    old = as_saved(VideoOptions, {"size": 32})                           # saved before teacher and recon existed
+    assert (old["teacher"], old["recon"]) == (0.0, "l1")
+
+
 def test_options_are_validated():
     with pytest.raises(ConfigError, match="predict must be at least 1"):
         ganforge.train("video", predict=0, out="unused", dry_run=True, steps=1)
@@ -111,7 +126,7 @@ def test_training_writes_model_samples_and_scores(run):
     out, model = run
     assert (out / "model.safetensors").exists() and (out / "samples" / "step-000003.gif").exists()
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert any("eval/psnr" in r for r in records) and any("G/l1" in r for r in records)
+    assert any("eval/psnr" in r for r in records) and any("G/mse" in r for r in records)  # mse by default
     assert model.meta["data"]["held_out"] == 4
     ctx = np.zeros((2, 3, 32, 32, 1), np.uint8)
     pred = model.predict(ctx, 6, seed=1)
@@ -274,7 +289,7 @@ def test_variety_trains_best_of_k_and_futures_differ(tmp_path):
     from ganforge.tasks.video import VideoPrediction, VideoOptions
 
     task = VideoPrediction(VideoOptions(data="builtin:moving_digits?n=12", context=2, predict=2, size=16, width=8,
-                                        z_dim=4, variety=3))
+                                        z_dim=4, variety=3, recon="l1", teacher=0.0))
     gen = torch.Generator().manual_seed(0)
     batch = task.sample_batch(4, gen, torch.device("cpu"))
     G = task.modules["G"]
