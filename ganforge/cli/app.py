@@ -179,13 +179,19 @@ def augment(
                                               "their class: a classifier file (ganforge features train), or "
                                               "'train' to train one on --data."),
     min_confidence: float = typer.Option(0.5, help="--filter: the classifier's least probability for the class."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Hold out a share of --data from the GAN and, at "
+                               "the end, measure whether the synthetic images help a small classifier on it."),
+    holdout: float = typer.Option(0.2, help="--check: share of each class held out (at least one image)."),
+    synthetic_weight: float = typer.Option(0.5, help="--check: weight of a synthetic batch against a real one."),
+    check_steps: int = typer.Option(500, help="--check: classifier steps, for each of its two classifiers."),
     precision: str = typer.Option("auto", help="auto, bf16, fp32 or fp16 (CUDA)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads."),
     seed: int = typer.Option(0, help="Seed of the training run and of the images' seeds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace what is in --out (and the run)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Augment a small labelled image set: train a class-conditional GAN, write N new images per class."""
+    """Augment a small labelled image set: train a class-conditional GAN, write N new images per class,
+    and say whether they help (a held-out check; the GAN learns from the rest of --data)."""
     from ..recipes.synthetic_sets import augment_dataset
 
     train = {}
@@ -198,8 +204,18 @@ def augment(
     with user_errors():
         result = augment_dataset(data, out, per_class=per_class, model=model, run=run, seed=seed,
                                  overwrite=overwrite, progress=not quiet, image_format=image_format,
-                                 filter=filter_with, min_confidence=min_confidence, **train)
+                                 filter=filter_with, min_confidence=min_confidence, check=check, holdout=holdout,
+                                 synthetic_weight=synthetic_weight, check_steps=check_steps, **train)
         typer.echo(f"wrote {result}")
+        c = result.check
+        if c is not None:
+            typer.echo(f"held-out check ({c.held_out} images the GAN never saw, unless noted): real + shifts "
+                       f"{c.real_accuracy:.1%}, with synthetic {c.augmented_accuracy:.1%}; report {result.report}")
+            if c.note:
+                typer.echo(f"note: {c.note}")
+            typer.echo(c.verdict)
+        else:
+            typer.echo(result.check_note)
 
 
 @app.command()
