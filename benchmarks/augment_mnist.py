@@ -108,6 +108,8 @@ def read_manifest(folder: Path, class_names: list[str]) -> tuple[torch.Tensor, t
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=2.0, help="GAN training budget per seed (wall clock)")
+    ap.add_argument("--steps", type=int, default=None, help="GAN training steps per seed instead of --minutes "
+                    "(the same GAN on any machine)")
     ap.add_argument("--per-class", type=int, default=300, help="synthetic images per class")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--real-per-class", type=int, default=60)
@@ -138,8 +140,9 @@ def main() -> None:
                 Image.fromarray(train_x[i]).save(small / str(train_y[i]) / f"{i}.png")
             real = load_images(str(small), SIZE, channels=1)
             t = time.perf_counter()
+            budget = dict(steps=args.steps) if args.steps else dict(minutes=args.minutes)
             result = ganforge.augment_dataset(str(small), Path(tmp) / "syn", per_class=args.per_class, size=SIZE,
-                                              minutes=args.minutes, batch=64, seed=seed, progress=False,
+                                              **budget, batch=64, seed=seed, progress=False,
                                               threads=args.threads, eval_every=10**9, checkpoint_every=10**9,
                                               log_every=100, check=args.check, check_steps=args.check_steps)
             gan_s = time.perf_counter() - t
@@ -183,6 +186,8 @@ def main() -> None:
     keys = ["real", "real+gan", "real+shift", "real+gan+shift", "gan_only"]
     if args.filter:
         keys += ["real+ganf", "real+ganf+shift", "ganf_only"]
+    if args.check:   # augment's own verdict, on its 120 held-out digits
+        keys += ["check_real", "check_real_gan", "check_gain"]
     summary = {k: {"mean": round(float(np.mean([r[k] for r in per_seed])), 4),
                    "std": round(float(np.std([r[k] for r in per_seed])), 4)} for k in keys}
     print(f"test accuracy on 10,000 MNIST test digits, mean +- std over seeds {seeds}:")
