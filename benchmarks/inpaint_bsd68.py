@@ -186,7 +186,8 @@ def main() -> None:
     ap.add_argument("--option", action="append", default=[], help="task or run option key=value (repeatable)")
     ap.add_argument("--skip-exemplar", action="store_true", help="leave out the (slow) exemplar-based fill")
     ap.add_argument("--out", default=None, help="keep the run folder here")
-    ap.add_argument("--results", default=None, help="append the record to this JSON file (default benchmarks/results.json)")
+    ap.add_argument("--results", default=None,
+                    help="append the record to this JSON file (default benchmarks/results.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     budgets = sorted(float(m) for m in args.minutes.split(","))

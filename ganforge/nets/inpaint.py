@@ -4,10 +4,10 @@ a multi-scale PatchGAN whose layers also serve a feature-matching loss.
 - :func:`harmonic_fill` fills holes smoothly (the harmonic interpolation of the known pixels, by a multigrid
   on push-pull's mask-weighted pyramid): a classical fill, in torch and fast on any size.
 - :class:`FFCInpainter` (after LaMa, Suvorov et al. 2022): the network sees the harmonic fill and the mask,
-  works at a quarter of the size, runs residual blocks of fast Fourier convolutions (half of the channels are mixed through
-  a 1x1 convolution in the 2-D Fourier domain, so every block sees the whole image) and comes back up. It
-  predicts a correction added to the fill (the last convolution starts at zero), so an untrained network
-  already gives the classical fill and training only has to beat it.
+  works at a quarter of the size, runs residual blocks of fast Fourier convolutions (three quarters of the
+  channels are mixed through a 1x1 convolution in the 2-D Fourier domain, so every block sees the whole
+  image) and comes back up. It predicts a correction added to the fill (the last convolutions start at
+  zero), so an untrained network gives the classical fill and training only has to improve on it.
 - :class:`MultiScalePatchGAN`: ganforge's PatchGAN at the full and the half scale; ``features`` returns the
   intermediate activations too (pix2pixHD's feature-matching loss).
 """

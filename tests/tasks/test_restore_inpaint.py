@@ -39,7 +39,7 @@ def test_ffc_inpainter_trains_and_reports_its_held_out_score(tmp_path, caplog):
     assert model.meta["nets"]["G"]["class"] == "inpaint.FFCInpainter"
     hold = model.meta["holdout"]
     assert hold["held_out"] is True and hold["n"] == 1 and model.meta["data"]["held_out"] == 1
-    assert set(hold["centre"]) == {"model", "biharmonic"} and np.isfinite(hold["free"]["model"])
+    assert set(hold["centre"]) == {"model", "biharmonic", "harmonic"} and np.isfinite(hold["free"]["model"])
     assert sum("masked-region PSNR on 1 held-out photos" in r.getMessage() for r in caplog.records) == 2
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(k in records[-1] for k in ("G/fm", "G/adv", "G/mse"))    # feature matching and MSE are wired
@@ -82,8 +82,9 @@ def test_classical_fill_and_masked_psnr():
     img = np.tile(np.linspace(0, 255, 48)[None, :, None], (40, 1, 3)).astype(np.uint8)
     m = np.zeros((40, 48), np.float32)
     m[10:30, 15:35] = 1
-    filled = classical_fill(img, m)
-    assert (filled[m == 0] == img[m == 0]).all()
-    assert masked_psnr(filled, img, m) > 35 > masked_psnr(rng.integers(0, 255, img.shape), img, m)
+    for method in ("auto", "biharmonic", "harmonic"):
+        filled = classical_fill(img, m, method)
+        assert (filled[m == 0] == img[m == 0]).all()
+        assert masked_psnr(filled, img, m) > 35 > masked_psnr(rng.integers(0, 255, img.shape), img, m)
     with pytest.raises(DataError, match="mask is empty"):
         masked_psnr(img, img, np.zeros((40, 48)))
