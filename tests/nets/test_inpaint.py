@@ -15,7 +15,7 @@ def hole(h=32, w=40):
     return m
 
 
-def test_harmonic_fill_keeps_known_pixels_and_fills_smoothly():
+def test_harmonic_fill_keeps_known_pixels_and_continues_a_ramp():
     h, w = 32, 40
     ramp = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(1, 3, h, w).contiguous()
     m = hole(h, w)
@@ -27,7 +27,7 @@ def test_harmonic_fill_keeps_known_pixels_and_fills_smoothly():
     assert flat.shape == (2, 3, 21, 13) and torch.allclose(flat, torch.full_like(flat, 0.3), atol=1e-5)
 
 
-def test_untrained_inpainter_is_the_harmonic_fill_fill_and_rebuilds_by_name():
+def test_untrained_inpainter_is_the_harmonic_fill_and_rebuilds_by_name():
     G = FFCInpainter(width=16, blocks=2)
     x = torch.rand(2, 3, 32, 40) * 2 - 1
     m = hole().expand(2, 1, 32, 40)
