@@ -75,7 +75,10 @@ def make_composites(files: list[Path], families: list[str]) -> list[dict]:
 
 
 def train(net: str, minutes: float, out: Path, args) -> tuple[ganforge.Model, float]:
+    """Train to ``minutes`` of CPU time in all: a new run, or the one in ``out`` resumed (CPU-s of this call)."""
     t = time.process_time()
+    if out.exists():
+        return ganforge.resume(out, minutes=minutes, progress=False), time.process_time() - t
     model = ganforge.train("blend", data=str(DATA / "cifar10" / "train.zip"), limit=args.train_limit, size=64,
                            net=net, minutes=minutes, budget_clock="cpu", batch=args.batch, threads=args.threads,
                            out=out, progress=False, eval_every=10**9, checkpoint_every=10**9, log_every=200)
@@ -168,7 +171,8 @@ def main() -> None:
             models, cpu = {}, {}
             for net in ("colour", "field") if args.with_colour else ("field",):
                 models[net], cpu[net] = train(net, minutes, Path(tmp) / net, args)
-                print(f"{net}: {models[net].meta['step']} steps, {cpu[net]:.0f} CPU-s (budget {minutes} CPU-min)",
+                print(f"{net}: {models[net].meta['step']} steps in all, {cpu[net]:.0f} CPU-s in this call "
+                      f"(budget {minutes} CPU-min in all)",
                       flush=True)
             t = time.perf_counter()
             shown: list = []
