@@ -163,8 +163,7 @@ def augment(
     per_class: int = typer.Option(..., "--per-class", help="Synthetic images to write for every class."),
     data: Optional[str] = typer.Option(None, "--data", help="The small labelled set: class subfolders, IDX with "
                                        "labels, a file,label CSV or a labelled .npz."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Use this trained conditional model instead of "
-                                         "training one."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A trained conditional model to use instead."),
     run: Optional[Path] = typer.Option(None, "--run", help="Run folder for the GAN (default: OUT-run beside OUT)."),
     size: int = typer.Option(32, help="Image side: 16, 32, 64, 128 or 256."),
     steps: Optional[int] = typer.Option(None, help="Training steps (default 2000 when --minutes is not given)."),
@@ -179,8 +178,7 @@ def augment(
                                               "their class: a classifier file (ganforge features train), or "
                                               "'train' to train one on --data."),
     min_confidence: float = typer.Option(0.5, help="--filter: the classifier's least probability for the class."),
-    check: bool = typer.Option(True, "--check/--no-check", help="Hold out a share of --data from the GAN and, at "
-                               "the end, measure whether the synthetic images help a small classifier on it."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Measure on held-out --data whether the images help."),
     holdout: float = typer.Option(0.2, help="--check: share of each class held out (at least one image)."),
     synthetic_weight: float = typer.Option(0.5, help="--check: weight of a synthetic batch against a real one."),
     check_steps: int = typer.Option(500, help="--check: classifier steps, for each of its two classifiers."),
@@ -190,32 +188,20 @@ def augment(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace what is in --out (and the run)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Augment a small labelled image set: train a class-conditional GAN, write N new images per class,
-    and say whether they help (a held-out check; the GAN learns from the rest of --data)."""
+    """Augment a small labelled set: train a class-conditional GAN, write N images per class, check they help."""
     from ..recipes.synthetic_sets import augment_dataset
 
     train = {}
     if model is None:
-        if steps is None and minutes is None:
-            steps = 2000
-        train = dict(size=size, steps=steps, minutes=minutes, batch=batch, arch=arch, cond_mode=cond_mode,
-                     width=width, channels=channels, precision=precision, threads=threads)
-        train = {k: v for k, v in train.items() if v is not None}
+        steps = 2000 if steps is None and minutes is None else steps
+        train = {k: v for k, v in dict(size=size, steps=steps, minutes=minutes, batch=batch, arch=arch, width=width,
+                 cond_mode=cond_mode, channels=channels, precision=precision, threads=threads).items() if v is not None}
     with user_errors():
         result = augment_dataset(data, out, per_class=per_class, model=model, run=run, seed=seed,
                                  overwrite=overwrite, progress=not quiet, image_format=image_format,
                                  filter=filter_with, min_confidence=min_confidence, check=check, holdout=holdout,
                                  synthetic_weight=synthetic_weight, check_steps=check_steps, **train)
-        typer.echo(f"wrote {result}")
-        c = result.check
-        if c is not None:
-            typer.echo(f"held-out check ({c.held_out} images the GAN never saw, unless noted): real + shifts "
-                       f"{c.real_accuracy:.1%}, with synthetic {c.augmented_accuracy:.1%}; report {result.report}")
-            if c.note:
-                typer.echo(f"note: {c.note}")
-            typer.echo(c.verdict)
-        else:
-            typer.echo(result.check_note)
+        typer.echo(f"wrote {result}\n{result.check_summary()}")
 
 
 @app.command()

@@ -77,6 +77,17 @@ class AugmentResult:
         return (f"{self.count} images ({self.per_class} per class x {len(self.classes)} classes) under {self.out}; "
                 f"manifest {self.manifest}; model {self.model} (step {self.step}){kept}")
 
+    def check_summary(self) -> str:
+        """The held-out check for a person: both accuracies, any caveat, and the verdict (or why there is none)."""
+        c = self.check
+        if c is None:
+            return self.check_note
+        lines = [f"held-out check ({c.held_out} images the GAN never saw, unless noted): real + shifts "
+                 f"{c.real_accuracy:.1%}, with synthetic {c.augmented_accuracy:.1%}; report {self.report}"]
+        if c.note:
+            lines.append(f"note: {c.note}")
+        return "\n".join(lines + [c.verdict])
+
 
 def folder_name(cls: str) -> str:
     """A class name as a safe folder name (path separators and control characters replaced)."""
