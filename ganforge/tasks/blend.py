@@ -141,7 +141,8 @@ class Blending(AdversarialTask):
 
     def _hard_batch(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         """Composites of every family (``ganforge.data.composites``), a quarter of the batch each, from three
-        different photos per composite (the scene, the object's photo, the object's own background)."""
+        photos per composite (the scene; the object's photo, never the scene; the object's own background, never
+        the object's photo)."""
         n = len(self.train_idx)
         parts = []
         for i, family in enumerate(composites.FAMILIES):
