@@ -64,10 +64,16 @@ def lighting_field(n: int, h: int, w: int, gen: torch.Generator, strength: float
     return {"log_gain": const + ramp + waves, "gamma": gamma, "offset": offset}
 
 
+def gain_offset(n: int, channels: int, gen: torch.Generator, shift: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel gain in 1 +- shift and offset +- shift/3, each [n, channels, 1, 1]."""
+    gain = 1 + shift * (2 * torch.rand(n, channels, 1, 1, generator=gen) - 1)
+    offset = shift / 3 * (2 * torch.rand(n, channels, 1, 1, generator=gen) - 1)
+    return gain, offset
+
+
 def affine_shift(n: int, gen: torch.Generator, shift: float = 0.3) -> dict[str, torch.Tensor]:
-    """A global per-channel colour shift: gain in 1 +- shift, offset +- shift/3 (the ``affine`` family)."""
-    gain = 1 + shift * (2 * torch.rand(n, 3, 1, 1, generator=gen) - 1)
-    offset = shift / 3 * (2 * torch.rand(n, 3, 1, 1, generator=gen) - 1)
+    """A global per-channel colour shift (:func:`gain_offset`; the ``affine`` family) as a relighting."""
+    gain, offset = gain_offset(n, 3, gen, shift)
     return {"log_gain": gain.log(), "gamma": torch.ones(n, 1, 1, 1), "offset": offset}
 
 
@@ -101,11 +107,14 @@ def blob(n: int, h: int, w: int, gen: torch.Generator, centre: torch.Tensor | No
     return torch.sqrt(u * u + v * v) / wobble, b * s
 
 
-def box_or_ellipse(n: int, h: int, w: int, gen: torch.Generator, lo: float = 0.3, hi: float = 0.5) -> torch.Tensor:
-    """[n, 1, h, w] masks: a rectangle or an ellipse, each side ``lo``..``hi`` of the image's side."""
+def box_or_ellipse(n: int, h: int, w: int, gen: torch.Generator, lo: float = 0.3, hi: float = 0.5,
+                   margin: int = 1) -> torch.Tensor:
+    """[n, 1, h, w] masks: an axis-aligned rectangle or ellipse, each side ``lo``..``hi`` of the image's side,
+    at least ``margin`` pixels from the image's border."""
     r = torch.rand(n, 5, generator=gen)
     hs, ws = (lo + (hi - lo) * r[:, 0]) * h, (lo + (hi - lo) * r[:, 1]) * w
-    cy, cx = hs / 2 + 1 + r[:, 2] * (h - hs - 2), ws / 2 + 1 + r[:, 3] * (w - ws - 2)
+    cy = hs / 2 + margin + r[:, 2] * (h - hs - 2 * margin)
+    cx = ws / 2 + margin + r[:, 3] * (w - ws - 2 * margin)
     yy = torch.arange(h).float().view(1, h, 1) + 0.5
     xx = torch.arange(w).float().view(1, 1, w) + 0.5
     dy = (yy - cy.view(n, 1, 1)) / (hs.view(n, 1, 1) / 2)

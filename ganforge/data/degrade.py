@@ -141,42 +141,38 @@ def centre_mask(h: int, w: int, frac: float = 0.5) -> np.ndarray:
     return m
 
 
-def free_form_mask(h: int, w: int, rng: np.random.Generator, strokes: int | None = None) -> np.ndarray:
-    """Free-form strokes (as in DeepFill v2): random thick polylines with rounded joints."""
+def _polylines(h: int, w: int, rng: np.random.Generator, count: int, width: tuple[int, int],
+               step: tuple[float, float]) -> np.ndarray:
+    """``count`` random thick polylines of 2-6 segments with rounded joints: widths in [width[0], width[1]],
+    segment lengths uniform in ``step`` (pixels)."""
     im = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(im)
-    side = min(h, w)
-    for _ in range(int(rng.integers(1, 5)) if strokes is None else strokes):
+    for _ in range(count):
         x, y = float(rng.uniform(0, w)), float(rng.uniform(0, h))
-        width = int(rng.integers(max(2, side // 20), max(3, side // 8) + 1))
+        thick = int(rng.integers(width[0], width[1] + 1))
         for _ in range(int(rng.integers(2, 7))):
             a = rng.uniform(0, 2 * math.pi)
-            step = rng.uniform(side / 10, side / 3)
-            nx, ny = float(np.clip(x + step * math.cos(a), 0, w - 1)), float(np.clip(y + step * math.sin(a), 0, h - 1))
-            draw.line([(x, y), (nx, ny)], fill=255, width=width)
-            r = width / 2
+            length = rng.uniform(*step)
+            nx = float(np.clip(x + length * math.cos(a), 0, w - 1))
+            ny = float(np.clip(y + length * math.sin(a), 0, h - 1))
+            draw.line([(x, y), (nx, ny)], fill=255, width=thick)
+            r = thick / 2
             draw.ellipse([nx - r, ny - r, nx + r, ny + r], fill=255)
             x, y = nx, ny
     return (np.asarray(im) > 127).astype(np.float32)
+
+
+def free_form_mask(h: int, w: int, rng: np.random.Generator, strokes: int | None = None) -> np.ndarray:
+    """Free-form strokes (as in DeepFill v2): random thick polylines with rounded joints."""
+    side = min(h, w)
+    count = int(rng.integers(1, 5)) if strokes is None else strokes
+    return _polylines(h, w, rng, count, (max(2, side // 20), max(3, side // 8)), (side / 10, side / 3))
 
 
 def wide_strokes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """LaMa's "thick" masks: 1-5 polylines of 2-6 segments, each 1/14 to 1/4 of the image's side wide."""
-    im = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(im)
     side = min(h, w)
-    for _ in range(int(rng.integers(1, 6))):
-        x, y = float(rng.uniform(0, w)), float(rng.uniform(0, h))
-        width = int(rng.integers(max(2, side // 14), max(3, side // 4) + 1))
-        for _ in range(int(rng.integers(2, 7))):
-            a = rng.uniform(0, 2 * math.pi)
-            step = rng.uniform(side / 8, side / 2)
-            nx, ny = float(np.clip(x + step * math.cos(a), 0, w - 1)), float(np.clip(y + step * math.sin(a), 0, h - 1))
-            draw.line([(x, y), (nx, ny)], fill=255, width=width)
-            r = width / 2
-            draw.ellipse([nx - r, ny - r, nx + r, ny + r], fill=255)
-            x, y = nx, ny
-    return (np.asarray(im) > 127).astype(np.float32)
+    return _polylines(h, w, rng, int(rng.integers(1, 6)), (max(2, side // 14), max(3, side // 4)), (side / 8, side / 2))
 
 
 def boxes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:

@@ -72,24 +72,14 @@ class BlendOptions:
 
 
 def random_masks(n: int, size: int, gen: torch.Generator, lo: float = 0.25, hi: float = 0.6) -> torch.Tensor:
-    """[n, 1, size, size] float masks: one axis-aligned rectangle or ellipse each, sides lo..hi of the image."""
-    r = torch.rand(n, 5, generator=gen)
-    hs, ws = (lo + (hi - lo) * r[:, 0]) * size, (lo + (hi - lo) * r[:, 1]) * size
-    cy, cx = hs / 2 + r[:, 2] * (size - hs), ws / 2 + r[:, 3] * (size - ws)
-    yy = torch.arange(size).float()[None, :, None] + 0.5
-    xx = torch.arange(size).float()[None, None, :] + 0.5
-    dy = (yy - cy[:, None, None]) / (hs[:, None, None] / 2)
-    dx = (xx - cx[:, None, None]) / (ws[:, None, None] / 2)
-    rect = (dy.abs() <= 1) & (dx.abs() <= 1)
-    ellipse = dy ** 2 + dx ** 2 <= 1
-    return torch.where((r[:, 4] < 0.5)[:, None, None], rect, ellipse).float()[:, None]
+    """[n, 1, size, size] float masks of the colour network's composites: one axis-aligned rectangle or ellipse
+    each, sides lo..hi of the image."""
+    return composites.box_or_ellipse(n, size, size, gen, lo, hi, margin=0)
 
 
 def colour_shift(x01: torch.Tensor, gen: torch.Generator, shift: float) -> torch.Tensor:
     """Per-image, per-channel gain in 1 +- shift and offset +- shift/3 of [0, 1] images, clipped."""
-    n, c = x01.shape[:2]
-    gain = 1 + shift * (2 * torch.rand(n, c, 1, 1, generator=gen) - 1)
-    offset = shift / 3 * (2 * torch.rand(n, c, 1, 1, generator=gen) - 1)
+    gain, offset = composites.gain_offset(x01.shape[0], x01.shape[1], gen, shift)
     return (x01 * gain.to(x01.device) + offset.to(x01.device)).clamp(0, 1)
 
 

@@ -12,6 +12,7 @@ import ganforge
 from ganforge.errors import ConfigError
 from ganforge.nets.autoencoder import FeatureBank, FeatureDiscriminator
 from ganforge.tasks.anomaly import AnomalyOptions, compute_scores, synthetic_anomalies
+from .test_anomaly import toy
 
 torch.set_num_threads(1)
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "anomaly_before_fanogan"
@@ -75,23 +76,10 @@ def test_synthetic_anomalies_change_every_image():
     assert torch.equal(odd[2].flatten().sort().values, x[2].flatten().sort().values)   # tiles: the same pixels
 
 
-def blobs(n: int, seed: int, square: bool = False) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:16, :16]
-    out = np.empty((n, 16, 16), np.uint8)
-    for i in range(n):
-        cy, cx = 7.5 + rng.normal(0, 0.7, 2)
-        im = 200 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8) + rng.normal(0, 5, (16, 16))
-        if square:
-            im[1:6, 1:6] = 255
-        out[i] = np.clip(im, 0, 255)
-    return out
-
-
 def test_train_with_knn_score_keeps_d_and_a_capped_bank(tmp_path, caplog):
     from sklearn.metrics import roc_auc_score
 
-    np.savez(tmp_path / "n.npz", images=blobs(120, 0))
+    np.savez(tmp_path / "n.npz", images=toy(120, False, 0))
     with caplog.at_level("INFO", logger="ganforge.tasks.anomaly"):
         m = ganforge.train("anomaly", data=str(tmp_path / "n.npz"), out=tmp_path / "run", steps=40, score="knn",
                            bank=50, k=2, **TINY)
@@ -102,7 +90,7 @@ def test_train_with_knn_score_keeps_d_and_a_capped_bank(tmp_path, caplog):
     assert check["line"] in caplog.text and "held-out check: the knn score" in check["line"]
     assert set(check["by_score"]) == {"latent", "recon", "mixed", "fanogan", "knn"}
     assert check["by_score"]["knn"] == check["auroc"]
-    images = np.concatenate([blobs(20, 1), blobs(20, 2, square=True)])
+    images = np.concatenate([toy(20, False, 1), toy(20, True, 2)])
     y = np.r_[np.zeros(20), np.ones(20)]
     for kind in ("knn", "fanogan"):
         assert roc_auc_score(y, m.score(images, kind=kind)) > 0.9, kind
