@@ -147,6 +147,7 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=4)
     ap.add_argument("--predict", type=int, default=8)
     ap.add_argument("--arch", default="unet", choices=("unet", "convgru"))
+    ap.add_argument("--motion", default=None, choices=("flow", "kernels"), help="unet motion (default: the task's)")
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr-g", type=float, default=None, help="generator learning rate (default: the task's)")
@@ -173,7 +174,7 @@ def main() -> None:
     budgets = [None] if args.steps else sorted(float(m) for m in args.minutes.split(","))
     extra = {key: v for key, v in (("lr_g", args.lr_g), ("adv_weight", args.adv_weight), ("recon", args.recon),
                                    ("beta1", args.beta1), ("teacher", args.teacher),
-                                   ("teacher_steps", args.teacher_steps)) if v is not None}
+                                   ("teacher_steps", args.teacher_steps), ("motion", args.motion)) if v is not None}
     clips, kind = moving_digits(args.test, k + n, 32, 2, seed=12345)
     x = clips[..., None]
     truth = x[:, k:]

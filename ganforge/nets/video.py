@@ -1,6 +1,8 @@
 """Networks for video prediction: a convolutional-GRU predictor and a spatio-temporal (3-D conv) critic."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 from torch.nn.utils import spectral_norm
@@ -90,6 +92,16 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2 if stride == 1 else 1), nn.LeakyReLU(0.2))
 
 
+def shift_stack(frame: torch.Tensor, radius: int) -> torch.Tensor:
+    """``frame`` (B, C, H, W) -> (B, C, D, H, W): the frame shifted by every whole-pixel displacement within
+    ``radius`` (D = (2 radius + 1)^2, row-major over dy then dx; edges repeated). Entry d at pixel p is the
+    frame at p + (dy, dx)."""
+    b, c, h, w = frame.shape
+    k = 2 * radius + 1
+    padded = nn.functional.pad(frame, (radius,) * 4, mode="replicate")
+    return nn.functional.unfold(padded, k).view(b, c, k * k, h, w)
+
+
 def warp(frame: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """``frame`` (B, C, H, W) sampled at each pixel minus ``flow`` (B, 2, H, W; x then y, in pixels): the frame's
     content moved by ``flow`` (backward warping, bilinear, edges repeated)."""
@@ -113,14 +125,23 @@ class VideoUNetPredictor(nn.Module):
     shapes sharp as they travel; the change paints what motion cannot explain (a shape appearing, overlaps).
     Motion is at most ``max_motion`` x the frame side per step. Noise ``z`` enters at the coarsest level, so
     one context can have several futures when trained with a best-of-K loss.
+
+    ``motion="kernels"`` replaces the motion field by a per-pixel choice among whole-pixel displacements within
+    ``radius`` (a softmax over (2 radius + 1)^2 of them: the DNA predictor of Finn et al. 2016): a confident
+    choice moves content without the blur that repeated bilinear resampling adds, every displacement gets a
+    gradient (a flow field only learns from content it already overlaps), and an unsure choice is a mixture of
+    sharp copies, not a smear.
     """
 
     def __init__(self, channels: int = 1, width: int = 16, z_dim: int = 16, window: int = 4, levels: int = 3,
-                 max_motion: float = 0.125):
+                 max_motion: float = 0.125, motion: str = "flow", radius: int = 4):
         super().__init__()
         self.max_motion = max_motion
         if levels < 1 or window < 1:
             raise ValueError(f"levels and window must be positive, got {levels}, {window}")
+        if motion not in ("flow", "kernels") or radius < 1:
+            raise ValueError(f"motion must be flow or kernels and radius positive, got {motion!r}, {radius}")
+        self.motion, self.radius = motion, radius
         self.channels, self.z_dim, self.window, self.levels = channels, z_dim, window, levels
         widths = [width * min(2 ** i, 4) for i in range(levels + 1)]
         self.inp = nn.Sequential(_conv(channels * window, widths[0]), _conv(widths[0], widths[0]))
@@ -129,9 +150,13 @@ class VideoUNetPredictor(nn.Module):
         self.z_proj = nn.Linear(z_dim, widths[-1])
         self.up = nn.ModuleList(nn.Sequential(_conv(widths[i + 1] + widths[i], widths[i]), _conv(widths[i], widths[i]))
                                 for i in reversed(range(levels)))
-        self.head = nn.Conv2d(widths[0], 2 + channels, 3, 1, 1)
+        moves = 2 if motion == "flow" else (2 * radius + 1) ** 2
+        self.head = nn.Conv2d(widths[0], moves + channels, 3, 1, 1)
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
+        if motion == "kernels":
+            with torch.no_grad():   # freshly built: mostly the last frame, as the zero flow gives
+                self.head.bias[moves // 2] = math.log(moves) + 2.0
 
     def step(self, frames: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """The frame after ``frames`` (B, window, C, H, W)."""
@@ -147,6 +172,11 @@ class VideoUNetPredictor(nn.Module):
             skip = skips.pop()
             h = up(torch.cat([nn.functional.interpolate(h, size=skip.shape[-2:], mode="nearest"), skip], 1))
         out = self.head(h)
+        if self.motion == "kernels":
+            moves = (2 * self.radius + 1) ** 2
+            weights = torch.softmax(out[:, :moves].float(), 1).to(last.dtype)
+            moved = (shift_stack(last, self.radius) * weights[:, None]).sum(2)
+            return moved + 2 * torch.tanh(out[:, moves:])
         # motion is bounded (a fraction of the frame side per step): unbounded, the easiest way to lower the
         # loss early on is to sample the empty border from far away, and training collapses to blank frames
         bound = self.max_motion * last.shape[-1]

@@ -50,6 +50,9 @@ class VideoOptions:
     arch: str = option("unet", "Predictor: unet (the last frame moved by a bounded motion field, plus a change, "
                        "from the last frames) or convgru (the recurrent predictor of earlier versions).",
                        choices=("unet", "convgru"), before="convgru")
+    motion: str = option("flow", "How the unet predictor moves the last frame: flow (a bounded motion field, bilinear "
+                         "resampling) or kernels (a per-pixel choice among whole-pixel shifts of up to an eighth of "
+                         "the side).", choices=("flow", "kernels"))
     width: int = option(16, "Base channel count (32 is ~3x slower per step on CPU).")
     z_dim: int = option(16, "Noise dimension of the generator.")
     teacher: float | None = option(None, "Training only: the chance that the true frame instead of the prediction is "
@@ -84,6 +87,8 @@ class VideoOptions:
             raise ConfigError(f"teacher must be in [0, 1], got {self.teacher}")
         if self.teacher_steps < 0:
             raise ConfigError(f"teacher_steps must not be negative, got {self.teacher_steps}")
+        if self.motion != "flow" and self.arch != "unet":
+            raise ConfigError(f"motion {self.motion} needs arch unet")
         if (self.teacher or 0) > 0 and self.arch != "unet":
             raise ConfigError("teacher forcing (teacher > 0) needs arch unet")
         if not 0 <= self.holdout < 1:
@@ -123,7 +128,8 @@ class VideoPrediction(AdversarialTask):
         self.held_clips = self.data.clips[n - held:] if held else self.data.clips[: min(n, 8)]
         if opt.arch == "unet":
             G: nn.Module = VideoUNetPredictor(channels=opt.channels, width=opt.width, z_dim=opt.z_dim,
-                                              window=opt.context, levels=max(1, min(3, (opt.size // 4).bit_length() - 1)))
+                                              window=opt.context, levels=max(1, min(3, (opt.size // 4).bit_length() - 1)),
+                                              motion=opt.motion, radius=max(1, min(8, round(opt.size / 8))))
         else:
             G = VideoPredictorNet(channels=opt.channels, width=opt.width, z_dim=opt.z_dim)
         self.modules = {"G": G, "D": VideoCritic(channels=opt.channels, width=opt.width)}

@@ -218,6 +218,54 @@ def test_warp_moves_content_by_the_flow():
     assert y[3, 4] == pytest.approx(1, abs=1e-5) and y.sum() == pytest.approx(1, abs=1e-5)
 
 
+def test_shift_stack_holds_every_whole_pixel_shift_and_kernels_start_near_the_last_frame():
+    from ganforge.nets.video import VideoUNetPredictor, shift_stack
+
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 3, 3] = 1
+    s = shift_stack(x, 1)                                              # (1, 1, 9, 8, 8): dy, dx in -1..1
+    assert s.shape == (1, 1, 9, 8, 8)
+    for d, (dy, dx) in enumerate((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)):
+        assert s[0, 0, d, 3 - dy, 3 - dx] == 1 and s[0, 0, d].sum() == 1   # entry d at p is x at p + (dy, dx)
+    G = VideoUNetPredictor(channels=1, width=8, z_dim=4, window=2, levels=2, motion="kernels", radius=2).eval()
+    smooth = torch.linspace(-1, 1, 16).view(1, 1, 1, 1, 16).expand(1, 2, 1, 16, 16)
+    assert (G(smooth, 1)[:, 0] - smooth[:, -1]).abs().mean() < 0.05     # freshly built: about the last frame
+    with pytest.raises(ValueError, match="motion"):
+        VideoUNetPredictor(motion="affine")
+
+
+def test_kernel_motion_learns_to_move_a_square_sharply():
+    """Two pixels to the right per frame: 150 steps of the kernels predictor move the square and keep its edges."""
+    from ganforge.nets.video import VideoUNetPredictor
+
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+
+    def clips(n):
+        out = -torch.ones(n, 4, 1, 16, 16)
+        for i in range(n):
+            y, x = torch.randint(0, 12, (2,), generator=gen).tolist()
+            x = min(x, 8)
+            for t in range(4):
+                out[i, t, 0, y:y + 4, x + 2 * t:x + 2 * t + 4] = 1      # two pixels right per frame
+        return out
+
+    G = VideoUNetPredictor(channels=1, width=8, z_dim=2, window=2, levels=2, motion="kernels", radius=2)
+    opt = torch.optim.Adam(G.parameters(), 3e-3)
+    for _ in range(150):
+        c = clips(16)
+        loss = (G(c[:, :2], 2) - c[:, 2:]).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    test = clips(32)
+    pred = G.eval()(test[:, :2], 2)
+    err = (pred - test[:, 2:]).abs().mean().item()
+    copy = (test[:, 1:2].expand(-1, 2, -1, -1, -1) - test[:, 2:]).abs().mean().item()
+    assert err < 0.25 * copy
+    assert ((pred > -0.8) & (pred < 0.8)).float().mean() < 0.02          # sharp: few in-between pixels
+
+
 def test_unet_predictor_shapes_window_and_noise():
     from ganforge.nets.video import VideoUNetPredictor
 
@@ -256,6 +304,8 @@ def test_unet_is_the_default_and_convgru_still_trains(tmp_path):
         ganforge.train("video", arch="lstm", out="unused", dry_run=True, steps=1)
     with pytest.raises(ConfigError, match="teacher forcing .* needs arch unet"):
         ganforge.train("video", arch="convgru", teacher=0.5, out="unused", dry_run=True, steps=1)
+    with pytest.raises(ConfigError, match="motion kernels needs arch unet"):
+        ganforge.train("video", arch="convgru", motion="kernels", out="unused", dry_run=True, steps=1)
     with pytest.raises(ConfigError, match="variety must be positive"):
         ganforge.train("video", variety=0, out="unused", dry_run=True, steps=1)
 
